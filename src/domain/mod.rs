@@ -1,0 +1,44 @@
+//! Domain types: everything here is valid by construction.
+//!
+//! Raw input is parsed into these newtypes at the HTTP edge; the store and the
+//! handlers never see an unchecked string.
+
+mod amount;
+mod email;
+mod item_count;
+mod order;
+mod order_id;
+mod page_token;
+mod status;
+mod text;
+mod timestamp;
+mod user;
+mod username;
+
+pub use amount::Amount;
+pub use email::Email;
+pub use item_count::ItemCount;
+pub use order::{NewOrder, Order};
+pub use order_id::OrderId;
+pub use page_token::PageToken;
+pub use status::OrderStatus;
+pub use text::{Address, Name};
+pub use timestamp::Timestamp;
+pub use user::{NewUser, User};
+pub use username::Username;
+
+/// Why a raw value was rejected. `field` is filled in by whoever knows which
+/// input the value came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ParseError {
+    pub reason: String,
+}
+
+impl ParseError {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+use super::ParseError;
+
+/// The life cycle of an order, spelled as the original service spelled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    Placed,
+    Processing,
+    Shipped,
+    Delivered,
+    Cancel,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 5] = [
+        Self::Placed,
+        Self::Processing,
+        Self::Shipped,
+        Self::Delivered,
+        Self::Cancel,
+    ];
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == raw)
+            .ok_or_else(|| {
+                ParseError::new("must be one of PLACED, PROCESSING, SHIPPED, DELIVERED, CANCEL")
+            })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "PLACED",
+            Self::Processing => "PROCESSING",
+            Self::Shipped => "SHIPPED",
+            Self::Delivered => "DELIVERED",
+            Self::Cancel => "CANCEL",
+        }
+    }
+
+    /// The statuses from which an order may move to `self`. The store makes
+    /// this a condition of the write, so the check and the move are atomic.
+    pub fn allowed_predecessors(self) -> &'static [OrderStatus] {
+        match self {
+            Self::Placed => &[],
+            Self::Processing => &[Self::Placed],
+            Self::Shipped => &[Self::Placed, Self::Processing],
+            Self::Delivered => &[Self::Shipped],
+            Self::Cancel => &[Self::Placed, Self::Processing],
+        }
+    }
+
+    pub fn can_move_to(self, target: OrderStatus) -> bool {
+        target.allowed_predecessors().contains(&self)
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus::*;
+    use super::*;
+
+    #[test]
+    fn round_trips_every_status() {
+        for status in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(status.as_str()), Ok(status));
+        }
+        assert!(OrderStatus::parse("placed").is_err());
+        assert!(OrderStatus::parse("CANCELLED").is_err());
+    }
+
+    #[test]
+    fn allows_exactly_the_documented_moves() {
+        let allowed = [
+            (Placed, Processing),
+            (Placed, Shipped),
+            (Placed, Cancel),
+            (Processing, Shipped),
+            (Processing, Cancel),
+            (Shipped, Delivered),
+        ];
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                assert_eq!(
+                    from.can_move_to(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+    }
+}

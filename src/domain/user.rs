@@ -1,0 +1,19 @@
+use super::{Address, Email, Name, Timestamp, Username};
+
+/// A registration request that passed validation.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: Email,
+    pub name: Name,
+}
+
+/// A customer profile as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub username: Username,
+    pub email: Email,
+    pub name: Name,
+    pub address: Option<Address>,
+    pub created_at: Timestamp,
+}
