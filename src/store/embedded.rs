@@ -1,0 +1,376 @@
+//! The embedded engine: a redb database file under `DATA_DIR`.
+//!
+//! Reads run on the caller's thread against a snapshot. Writes go to a single
+//! writer thread that evaluates each write's conditions and applies it inside
+//! one redb transaction per batch: conditions are checked against the latest
+//! committed-or-batched state (so they hold under any concurrency), and one
+//! fsync covers every write waiting in the queue (group commit).
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::engine::{
+    Condition, ConditionFailed, Direction, EngineError, Failure, Index, Item, Query, Value,
+    WriteOp, key_of, text,
+};
+use super::keys::{GSI1PK, GSI1SK, Key, PK, SK};
+
+const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
+/// GSI1 entries: (GSI1PK, GSI1SK, PK, SK), pointing into `ITEMS`.
+const GSI1: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new("gsi1");
+
+const FILE_NAME: &str = "ecommerce.redb";
+/// Writes waiting beyond this are refused with `Unavailable` (back-pressure)
+/// rather than queued without bound.
+const QUEUE_CAPACITY: usize = 4096;
+const MAX_BATCH: usize = 256;
+
+#[derive(Clone)]
+pub struct EmbeddedEngine {
+    db: Arc<Database>,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// A write for the writer thread. It answers with the updated item for an
+/// update and `None` for a multi-item write.
+struct Job {
+    request: Request,
+    reply: oneshot::Sender<Result<Option<Item>, EngineError>>,
+}
+
+enum Request {
+    Write(Vec<WriteOp>),
+    Update {
+        key: Key,
+        set: Vec<(&'static str, Value)>,
+        condition: Condition,
+    },
+}
+
+impl EmbeddedEngine {
+    /// Opens (or creates) the database in `data_dir` and starts its writer.
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create DATA_DIR {}", data_dir.display()))?;
+        let path = data_dir.join(FILE_NAME);
+        let db = Database::create(&path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        let setup = db.begin_write()?;
+        setup.open_table(ITEMS)?;
+        setup.open_table(GSI1)?;
+        setup.commit()?;
+
+        let db = Arc::new(db);
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let writer_db = Arc::clone(&db);
+        std::thread::Builder::new()
+            .name("embedded-writer".into())
+            .spawn(move || run_writer(&writer_db, queue))
+            .context("cannot start the embedded writer thread")?;
+        Ok(Self { db, jobs })
+    }
+
+    pub async fn get(&self, key: &Key) -> Result<Option<Item>, EngineError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let items = txn.open_table(ITEMS).map_err(internal)?;
+        let found = items
+            .get((key.pk.as_str(), key.sk.as_str()))
+            .map_err(internal)?;
+        found.map(|bytes| decode(bytes.value())).transpose()
+    }
+
+    pub async fn query(&self, query: Query) -> Result<Vec<Item>, EngineError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let items = txn.open_table(ITEMS).map_err(internal)?;
+        match query.index {
+            Index::Table => query_table(&items, &query),
+            Index::Gsi1 => {
+                let index = txn.open_table(GSI1).map_err(internal)?;
+                query_gsi1(&items, &index, &query)
+            }
+        }
+    }
+
+    pub async fn update(
+        &self,
+        key: &Key,
+        set: Vec<(&'static str, Value)>,
+        condition: Condition,
+    ) -> Result<Item, EngineError> {
+        let request = Request::Update {
+            key: key.clone(),
+            set,
+            condition,
+        };
+        self.submit(request)
+            .await?
+            .ok_or_else(|| internal(anyhow::anyhow!("an update returned no item")))
+    }
+
+    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), EngineError> {
+        self.submit(Request::Write(ops)).await.map(drop)
+    }
+
+    async fn submit(&self, request: Request) -> Result<Option<Item>, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .try_send(Job { request, reply })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => {
+                    EngineError::Unavailable(anyhow::anyhow!("the embedded write queue is full"))
+                }
+                mpsc::error::TrySendError::Closed(_) => writer_gone(),
+            })?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+}
+
+type ItemsTable = redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>;
+type Gsi1Table = redb::ReadOnlyTable<(&'static str, &'static str, &'static str, &'static str), ()>;
+
+fn query_table(items: &ItemsTable, query: &Query) -> Result<Vec<Item>, EngineError> {
+    let pk = query.partition.as_str();
+    // The smallest string greater than `pk`: every key of the partition is below it.
+    let next_partition = format!("{pk}\0");
+    let end = Bound::Excluded((next_partition.as_str(), ""));
+    let start_sk = query.start_after.as_ref().and_then(|item| text(item, SK));
+    let bounds = match (query.direction, start_sk) {
+        (Direction::Ascending, Some(sk)) => (Bound::Excluded((pk, sk)), end),
+        (Direction::Descending, Some(sk)) => (Bound::Included((pk, "")), Bound::Excluded((pk, sk))),
+        (_, None) => (Bound::Included((pk, "")), end),
+    };
+    let range = items.range::<(&str, &str)>(bounds).map_err(internal)?;
+    let entries: Box<dyn Iterator<Item = _>> = match query.direction {
+        Direction::Ascending => Box::new(range),
+        Direction::Descending => Box::new(range.rev()),
+    };
+    entries
+        .take(query.limit)
+        .map(|entry| {
+            let (_, bytes) = entry.map_err(internal)?;
+            decode(bytes.value())
+        })
+        .collect()
+}
+
+fn query_gsi1(
+    items: &ItemsTable,
+    index: &Gsi1Table,
+    query: &Query,
+) -> Result<Vec<Item>, EngineError> {
+    let gpk = query.partition.as_str();
+    let next_partition = format!("{gpk}\0");
+    let end = Bound::Excluded((next_partition.as_str(), "", "", ""));
+    let start = query
+        .start_after
+        .as_ref()
+        .and_then(|item| Some((text(item, GSI1SK)?, text(item, PK)?, text(item, SK)?)));
+    let bounds = match (query.direction, start) {
+        (Direction::Ascending, Some((gsk, pk, sk))) => (Bound::Excluded((gpk, gsk, pk, sk)), end),
+        (Direction::Descending, Some((gsk, pk, sk))) => (
+            Bound::Included((gpk, "", "", "")),
+            Bound::Excluded((gpk, gsk, pk, sk)),
+        ),
+        (_, None) => (Bound::Included((gpk, "", "", "")), end),
+    };
+    let range = index
+        .range::<(&str, &str, &str, &str)>(bounds)
+        .map_err(internal)?;
+    let entries: Box<dyn Iterator<Item = _>> = match query.direction {
+        Direction::Ascending => Box::new(range),
+        Direction::Descending => Box::new(range.rev()),
+    };
+    let mut found = Vec::new();
+    for entry in entries.take(query.limit) {
+        let (entry, _) = entry.map_err(internal)?;
+        let (_, _, pk, sk) = entry.value();
+        let bytes = items
+            .get((pk, sk))
+            .map_err(internal)?
+            .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("GSI1 entry without its item")))?;
+        found.push(decode(bytes.value())?);
+    }
+    Ok(found)
+}
+
+/// The writer thread: drains the queue in batches, one transaction and one
+/// fsync per batch. It ends when every engine handle is dropped.
+fn run_writer(db: &Database, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match apply_batch(db, &batch) {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    // A caller that went away (request cancelled) needs no answer.
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = ?error, "embedded write batch failed");
+                for job in batch {
+                    let failure = anyhow::anyhow!("the embedded write batch failed: {error}");
+                    let _ = job.reply.send(Err(EngineError::Internal(failure)));
+                }
+            }
+        }
+    }
+}
+
+type Outcome = Result<Option<Item>, EngineError>;
+
+fn apply_batch(db: &Database, batch: &[Job]) -> anyhow::Result<Vec<Outcome>> {
+    let txn = db.begin_write()?;
+    let outcomes = batch
+        .iter()
+        .map(|job| apply_job(&txn, job))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    txn.commit()?;
+    Ok(outcomes)
+}
+
+fn apply_job(txn: &WriteTransaction, job: &Job) -> anyhow::Result<Outcome> {
+    match &job.request {
+        Request::Write(ops) => apply_write(txn, ops),
+        Request::Update {
+            key,
+            set,
+            condition,
+        } => apply_update(txn, key, set, condition),
+    }
+}
+
+fn apply_write(txn: &WriteTransaction, ops: &[WriteOp]) -> anyhow::Result<Outcome> {
+    let mut items = txn.open_table(ITEMS)?;
+    let mut any_failed = false;
+    let mut failures = Vec::with_capacity(ops.len());
+    for op in ops {
+        let key = target_key(op)?;
+        let current = read(&items, &key)?;
+        if op.condition().holds_for(current.as_ref()) {
+            failures.push(None);
+        } else {
+            any_failed = true;
+            failures.push(Some(Failure { current }));
+        }
+    }
+    if any_failed {
+        return Ok(Err(EngineError::ConditionFailed(ConditionFailed {
+            failures,
+        })));
+    }
+    let mut index = txn.open_table(GSI1)?;
+    for op in ops {
+        match op {
+            WriteOp::Put { item, .. } => {
+                let key = target_key(op)?;
+                store(&mut items, &mut index, &key, item)?;
+            }
+            WriteOp::Delete { key, .. } => remove(&mut items, &mut index, key)?,
+            WriteOp::Check { .. } => {}
+        }
+    }
+    Ok(Ok(None))
+}
+
+fn apply_update(
+    txn: &WriteTransaction,
+    key: &Key,
+    set: &[(&'static str, Value)],
+    condition: &Condition,
+) -> anyhow::Result<Outcome> {
+    let mut items = txn.open_table(ITEMS)?;
+    let current = read(&items, key)?;
+    if !condition.holds_for(current.as_ref()) {
+        let failures = vec![Some(Failure { current })];
+        return Ok(Err(EngineError::ConditionFailed(ConditionFailed {
+            failures,
+        })));
+    }
+    // Like DynamoDB's UpdateItem, an update without a condition creates the item.
+    let mut item = current.unwrap_or_else(|| {
+        Item::from([
+            (PK.to_owned(), Value::S(key.pk.clone())),
+            (SK.to_owned(), Value::S(key.sk.clone())),
+        ])
+    });
+    for (name, value) in set {
+        item.insert((*name).to_owned(), value.clone());
+    }
+    let mut index = txn.open_table(GSI1)?;
+    store(&mut items, &mut index, key, &item)?;
+    Ok(Ok(Some(item)))
+}
+
+type WriteItems<'t> = redb::Table<'t, (&'static str, &'static str), &'static [u8]>;
+type WriteGsi1<'t> = redb::Table<'t, (&'static str, &'static str, &'static str, &'static str), ()>;
+
+fn target_key(op: &WriteOp) -> anyhow::Result<Key> {
+    match op {
+        WriteOp::Put { item, .. } => key_of(item).context("a put item lacks its PK or SK"),
+        WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => Ok(key.clone()),
+    }
+}
+
+fn read(items: &WriteItems<'_>, key: &Key) -> anyhow::Result<Option<Item>> {
+    let found = items.get((key.pk.as_str(), key.sk.as_str()))?;
+    Ok(found.map(|bytes| decode(bytes.value())).transpose()?)
+}
+
+fn store(
+    items: &mut WriteItems<'_>,
+    index: &mut WriteGsi1<'_>,
+    key: &Key,
+    item: &Item,
+) -> anyhow::Result<()> {
+    remove_from_index(items, index, key)?;
+    let bytes = serde_json::to_vec(item)?;
+    items.insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice())?;
+    if let (Some(gpk), Some(gsk)) = (text(item, GSI1PK), text(item, GSI1SK)) {
+        index.insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())?;
+    }
+    Ok(())
+}
+
+fn remove(items: &mut WriteItems<'_>, index: &mut WriteGsi1<'_>, key: &Key) -> anyhow::Result<()> {
+    remove_from_index(items, index, key)?;
+    items.remove((key.pk.as_str(), key.sk.as_str()))?;
+    Ok(())
+}
+
+fn remove_from_index(
+    items: &WriteItems<'_>,
+    index: &mut WriteGsi1<'_>,
+    key: &Key,
+) -> anyhow::Result<()> {
+    let old = read(items, key)?;
+    if let Some((gpk, gsk)) = old
+        .as_ref()
+        .and_then(|old| Some((text(old, GSI1PK)?, text(old, GSI1SK)?)))
+    {
+        index.remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))?;
+    }
+    Ok(())
+}
+
+fn decode(bytes: &[u8]) -> Result<Item, EngineError> {
+    serde_json::from_slice(bytes).map_err(internal)
+}
+
+fn internal(error: impl Into<anyhow::Error>) -> EngineError {
+    EngineError::Internal(error.into())
+}
+
+fn writer_gone() -> EngineError {
+    EngineError::Internal(anyhow::anyhow!("the embedded writer thread has stopped"))
+}

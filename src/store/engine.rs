@@ -1,0 +1,222 @@
+//! The narrow interface between the single-table model and a storage engine:
+//! get, query one partition, update one item, and an atomic conditional write
+//! of several items. Both engines implement exactly these semantics.
+
+use std::collections::BTreeMap;
+
+use super::keys::Key;
+use super::{dynamodb::DynamoDbEngine, embedded::EmbeddedEngine};
+
+/// An attribute value. Numbers are kept as their decimal text, as DynamoDB does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Value {
+    S(String),
+    N(String),
+}
+
+/// An item: attribute name to value.
+pub type Item = BTreeMap<String, Value>;
+
+/// A condition on the current state of the item a write targets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Always,
+    Exists,
+    NotExists,
+    /// The item exists and the attribute check holds.
+    ExistsAnd(AttributeCheck),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttributeCheck {
+    /// The attribute's value is one of these.
+    In(&'static str, Vec<Value>),
+    /// The item has no such attribute.
+    Absent(&'static str),
+}
+
+impl Condition {
+    /// Evaluates the condition against the item's current state; the embedded
+    /// engine's counterpart of a DynamoDB condition expression.
+    pub fn holds_for(&self, current: Option<&Item>) -> bool {
+        match (self, current) {
+            (Condition::Always, _) => true,
+            (Condition::Exists, current) => current.is_some(),
+            (Condition::NotExists, current) => current.is_none(),
+            (Condition::ExistsAnd(_), None) => false,
+            (Condition::ExistsAnd(AttributeCheck::In(name, values)), Some(item)) => {
+                item.get(*name).is_some_and(|value| values.contains(value))
+            }
+            (Condition::ExistsAnd(AttributeCheck::Absent(name)), Some(item)) => {
+                !item.contains_key(*name)
+            }
+        }
+    }
+}
+
+/// One part of an atomic write.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Put { item: Item, condition: Condition },
+    Delete { key: Key, condition: Condition },
+    Check { key: Key, condition: Condition },
+}
+
+impl WriteOp {
+    pub fn condition(&self) -> &Condition {
+        match self {
+            WriteOp::Put { condition, .. }
+            | WriteOp::Delete { condition, .. }
+            | WriteOp::Check { condition, .. } => condition,
+        }
+    }
+}
+
+/// Which sorted view of the table a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Table,
+    Gsi1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Ascending,
+    Descending,
+}
+
+/// Items of one partition in sort-key order, continuing after `start_after`
+/// (the last item of the previous page) when given.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub index: Index,
+    pub partition: String,
+    pub direction: Direction,
+    pub limit: usize,
+    pub start_after: Option<Item>,
+}
+
+/// Why a conditional write did not happen, per op in request order: `None`
+/// for an op whose condition held, otherwise the item as it was (if any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionFailed {
+    pub failures: Vec<Option<Failure>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub current: Option<Item>,
+}
+
+impl ConditionFailed {
+    pub fn failed(&self, index: usize) -> Option<&Failure> {
+        self.failures.get(index).and_then(Option::as_ref)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("a write condition did not hold")]
+    ConditionFailed(ConditionFailed),
+    /// Overloaded, throttled, timed out or unreachable: worth retrying later.
+    #[error("the storage engine is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("the storage engine failed")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The engines, dispatched statically.
+#[derive(Clone)]
+pub enum Engine {
+    Embedded(EmbeddedEngine),
+    DynamoDb(DynamoDbEngine),
+}
+
+impl Engine {
+    pub async fn get(&self, key: &Key) -> Result<Option<Item>, EngineError> {
+        match self {
+            Engine::Embedded(engine) => engine.get(key).await,
+            Engine::DynamoDb(engine) => engine.get(key).await,
+        }
+    }
+
+    pub async fn query(&self, query: Query) -> Result<Vec<Item>, EngineError> {
+        match self {
+            Engine::Embedded(engine) => engine.query(query).await,
+            Engine::DynamoDb(engine) => engine.query(query).await,
+        }
+    }
+
+    /// Sets attributes of one existing item if `condition` holds, and returns
+    /// the item as it is afterwards.
+    pub async fn update(
+        &self,
+        key: &Key,
+        set: Vec<(&'static str, Value)>,
+        condition: Condition,
+    ) -> Result<Item, EngineError> {
+        match self {
+            Engine::Embedded(engine) => engine.update(key, set, condition).await,
+            Engine::DynamoDb(engine) => engine.update(key, set, condition).await,
+        }
+    }
+
+    /// Applies all ops or none: every condition holds at the moment of the write.
+    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), EngineError> {
+        match self {
+            Engine::Embedded(engine) => engine.write(ops).await,
+            Engine::DynamoDb(engine) => engine.write(ops).await,
+        }
+    }
+}
+
+/// Reads a string attribute.
+pub fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(Value::S(value)) => Some(value),
+        _ => None,
+    }
+}
+
+/// Reads a number attribute's decimal text.
+pub fn number<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(Value::N(value)) => Some(value),
+        _ => None,
+    }
+}
+
+/// The primary key of an item.
+pub fn key_of(item: &Item) -> Option<Key> {
+    Some(Key {
+        pk: text(item, super::keys::PK)?.to_owned(),
+        sk: text(item, super::keys::SK)?.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(status: &str) -> Item {
+        Item::from([("Status".to_owned(), Value::S(status.to_owned()))])
+    }
+
+    #[test]
+    fn conditions_evaluate_like_dynamodb() {
+        let placed = item("PLACED");
+        let in_placed = Condition::ExistsAnd(AttributeCheck::In(
+            "Status",
+            vec![Value::S("PLACED".into())],
+        ));
+        assert!(in_placed.holds_for(Some(&placed)));
+        assert!(!in_placed.holds_for(Some(&item("SHIPPED"))));
+        assert!(!in_placed.holds_for(None));
+        assert!(Condition::NotExists.holds_for(None));
+        assert!(!Condition::NotExists.holds_for(Some(&placed)));
+        assert!(Condition::Exists.holds_for(Some(&placed)));
+        let absent = Condition::ExistsAnd(AttributeCheck::Absent("Deleting"));
+        assert!(absent.holds_for(Some(&placed)));
+        assert!(!absent.holds_for(None));
+    }
+}

@@ -1,0 +1,32 @@
+use crate::domain::OrderStatus;
+
+use super::engine::EngineError;
+
+/// What the store reports, in the domain's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the username or email is already registered")]
+    Taken { username: bool, email: bool },
+    #[error("user not found")]
+    UserNotFound,
+    #[error("order not found")]
+    OrderNotFound,
+    #[error("an order cannot move from {from} to {to}")]
+    InvalidTransition { from: OrderStatus, to: OrderStatus },
+    #[error("the store is temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("the store failed")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<EngineError> for StoreError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Unavailable(source) => StoreError::Unavailable(source),
+            EngineError::Internal(source) => StoreError::Internal(source),
+            EngineError::ConditionFailed(failed) => StoreError::Internal(anyhow::anyhow!(
+                "an unexpected write condition failed: {failed:?}"
+            )),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The single-table key design. This is the only module that spells a key.
+//!
+//! | item              | PK                          | SK                    | GSI1PK        | GSI1SK          |
+//! |-------------------|-----------------------------|-----------------------|---------------|-----------------|
+//! | customer          | `CUSTOMER#<username>`       | same as PK            |               |                 |
+//! | email reservation | `CUSTOMEREMAIL#<email>`     | same as PK            |               |                 |
+//! | order             | `CUSTOMER#<username>`       | `#ORDER#<ulid>`       | `ORDER#<ulid>`| `CUSTOMER#<username>` |
+//!
+//! Usernames and emails appear in keys in their canonical lower-case form, so
+//! uniqueness ignores letter case. Orders sort before their customer item
+//! (`#` < `C`), and by ULID among themselves, so one descending query returns
+//! the customer and then the newest orders.
+
+use crate::domain::{Email, OrderId, Username};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const GSI1: &str = "GSI1";
+
+const CUSTOMER: &str = "CUSTOMER#";
+const CUSTOMER_EMAIL: &str = "CUSTOMEREMAIL#";
+const ORDER_SK: &str = "#ORDER#";
+const ORDER_GSI: &str = "ORDER#";
+const HEALTH_PROBE: &str = "HEALTHCHECK#PROBE";
+
+/// The primary key of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn same(value: String) -> Self {
+        Self {
+            sk: value.clone(),
+            pk: value,
+        }
+    }
+}
+
+pub fn customer_partition(username: &Username) -> String {
+    format!("{CUSTOMER}{}", username.canonical())
+}
+
+pub fn customer(username: &Username) -> Key {
+    Key::same(customer_partition(username))
+}
+
+pub fn email_reservation(email: &Email) -> Key {
+    Key::same(format!("{CUSTOMER_EMAIL}{}", email.canonical()))
+}
+
+pub fn order(username: &Username, id: OrderId) -> Key {
+    Key {
+        pk: customer_partition(username),
+        sk: order_sort_key(id),
+    }
+}
+
+pub fn order_sort_key(id: OrderId) -> String {
+    format!("{ORDER_SK}{id}")
+}
+
+/// The GSI1 keys of an order: a lookup by order id alone.
+pub fn order_gsi1(username: &Username, id: OrderId) -> (String, String) {
+    (format!("{ORDER_GSI}{id}"), customer_partition(username))
+}
+
+pub fn order_gsi1_partition(id: OrderId) -> String {
+    format!("{ORDER_GSI}{id}")
+}
+
+/// A key no item ever has; reading it proves the engine answers.
+pub fn health_probe() -> Key {
+    Key::same(HEALTH_PROBE.to_owned())
+}
+
+pub fn is_order_sort_key(sk: &str) -> bool {
+    sk.starts_with(ORDER_SK)
+}
+
+pub fn is_customer_sort_key(sk: &str) -> bool {
+    sk.starts_with(CUSTOMER)
+}
+
+/// The canonical username that owns a customer partition.
+pub fn owner_of_partition(pk: &str) -> Option<Username> {
+    pk.strip_prefix(CUSTOMER)
+        .and_then(|name| Username::parse(name).ok())
+}
+
+/// The order id in an order's sort key.
+pub fn order_id_of_sort_key(sk: &str) -> Option<OrderId> {
+    sk.strip_prefix(ORDER_SK)
+        .and_then(|id| OrderId::parse(id).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str) -> Username {
+        Username::parse(name).unwrap()
+    }
+
+    #[test]
+    fn orders_sort_before_their_customer() {
+        let id = OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap();
+        let order = order(&user("john"), id);
+        let customer = customer(&user("john"));
+        assert_eq!(order.pk, customer.pk);
+        assert!(order.sk < customer.sk);
+    }
+
+    #[test]
+    fn keys_ignore_letter_case() {
+        assert_eq!(customer(&user("John")), customer(&user("jOHN")));
+        let upper = Email::parse("John@Example.com").unwrap();
+        let lower = Email::parse("john@example.com").unwrap();
+        assert_eq!(email_reservation(&upper), email_reservation(&lower));
+    }
+
+    #[test]
+    fn parses_back_what_it_writes() {
+        let id = OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap();
+        let key = order(&user("John"), id);
+        assert_eq!(order_id_of_sort_key(&key.sk), Some(id));
+        assert_eq!(owner_of_partition(&key.pk), Some(user("john")));
+        assert!(is_order_sort_key(&key.sk));
+        assert!(is_customer_sort_key(&customer(&user("john")).sk));
+    }
+}

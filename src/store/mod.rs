@@ -1,0 +1,346 @@
+//! The single-table model, written once over the engine interface.
+
+pub mod dynamodb;
+pub mod embedded;
+pub mod engine;
+mod error;
+pub mod keys;
+mod records;
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use crate::domain::{
+    Address, NewOrder, NewUser, Order, OrderId, OrderStatus, Timestamp, User, Username,
+};
+use engine::{
+    AttributeCheck, Condition, Direction, Engine, EngineError, Index, Item, Query, Value, WriteOp,
+};
+pub use error::StoreError;
+use records::{ADDRESS, DELETING, STATUS, UPDATED_AT};
+
+/// Orders are removed in chunks this size when a user is deleted (DynamoDB's
+/// limit for one transaction).
+const DELETE_CHUNK: usize = dynamodb::MAX_TRANSACTION_ITEMS;
+
+#[derive(Clone)]
+pub struct Store {
+    engine: Engine,
+    order_ids: Arc<Mutex<ulid::Generator>>,
+}
+
+/// One page of a customer's orders, newest first. `customer` is present on
+/// the first page only.
+#[derive(Debug)]
+pub struct OrdersPage {
+    pub customer: Option<User>,
+    pub orders: Vec<Order>,
+    pub next: Option<OrderId>,
+}
+
+impl Store {
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            order_ids: Arc::new(Mutex::new(ulid::Generator::new())),
+        }
+    }
+
+    /// Proves the engine answers by reading a key that never exists.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.engine.get(&keys::health_probe()).await?;
+        Ok(())
+    }
+
+    /// Writes the profile and the email reservation in one transaction; each
+    /// is conditional on not existing yet.
+    pub async fn register(&self, new: NewUser) -> Result<User, StoreError> {
+        let user = User {
+            username: new.username,
+            email: new.email,
+            name: new.name,
+            address: None,
+            created_at: Timestamp::now(),
+        };
+        let ops = vec![
+            WriteOp::Put {
+                item: records::user_item(&user),
+                condition: Condition::NotExists,
+            },
+            WriteOp::Put {
+                item: records::email_reservation_item(&user),
+                condition: Condition::NotExists,
+            },
+        ];
+        match self.engine.write(ops).await {
+            Ok(()) => Ok(user),
+            Err(EngineError::ConditionFailed(failed)) => Err(StoreError::Taken {
+                username: failed.failed(0).is_some(),
+                email: failed.failed(1).is_some(),
+            }),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn user(&self, username: &Username) -> Result<User, StoreError> {
+        match self.engine.get(&keys::customer(username)).await? {
+            Some(item) if !records::is_being_deleted(&item) => records::user_from_item(&item),
+            _ => Err(StoreError::UserNotFound),
+        }
+    }
+
+    /// Sets the address of an existing user; never creates an item.
+    pub async fn set_address(
+        &self,
+        username: &Username,
+        address: &Address,
+    ) -> Result<User, StoreError> {
+        let result = self
+            .engine
+            .update(
+                &keys::customer(username),
+                vec![(ADDRESS, Value::S(address.as_str().to_owned()))],
+                active_customer(),
+            )
+            .await;
+        match result {
+            Ok(item) => records::user_from_item(&item),
+            Err(EngineError::ConditionFailed(_)) => Err(StoreError::UserNotFound),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Removes the profile, its email reservation and every order. The
+    /// profile is first marked as being deleted, which hides it and blocks
+    /// new orders, so a deletion interrupted half-way is finished by a retry
+    /// and never leaves old orders for a new user of the same name.
+    pub async fn delete_user(&self, username: &Username) -> Result<(), StoreError> {
+        let customer = keys::customer(username);
+        let marked = self
+            .engine
+            .update(
+                &customer,
+                vec![(DELETING, records::timestamp_value(Timestamp::now()))],
+                Condition::Exists,
+            )
+            .await;
+        let profile = match marked {
+            Ok(item) => records::user_from_item(&item)?,
+            Err(EngineError::ConditionFailed(_)) => return Err(StoreError::UserNotFound),
+            Err(error) => return Err(error.into()),
+        };
+        loop {
+            let batch = self
+                .engine
+                .query(Query {
+                    index: Index::Table,
+                    partition: customer.pk.clone(),
+                    direction: Direction::Ascending,
+                    limit: DELETE_CHUNK,
+                    start_after: None,
+                })
+                .await?;
+            let orders: Vec<WriteOp> = batch
+                .iter()
+                .filter_map(engine::key_of)
+                .filter(|key| keys::is_order_sort_key(&key.sk))
+                .map(|key| WriteOp::Delete {
+                    key,
+                    condition: Condition::Always,
+                })
+                .collect();
+            if orders.is_empty() {
+                break;
+            }
+            self.engine.write(orders).await?;
+        }
+        let ops = vec![
+            WriteOp::Delete {
+                key: customer,
+                condition: Condition::Exists,
+            },
+            WriteOp::Delete {
+                key: keys::email_reservation(&profile.email),
+                condition: Condition::Always,
+            },
+        ];
+        match self.engine.write(ops).await {
+            Ok(()) => Ok(()),
+            // A concurrent deletion of the same user finished first.
+            Err(EngineError::ConditionFailed(_)) => Err(StoreError::UserNotFound),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Places the order only if its customer exists, checked in the same
+    /// atomic write.
+    pub async fn place_order(&self, new: NewOrder) -> Result<Order, StoreError> {
+        let created_at = Timestamp::now();
+        let order = Order {
+            id: self.next_order_id(created_at),
+            owner: new.username.canonical(),
+            status: OrderStatus::Placed,
+            amount: new.amount,
+            items: new.items,
+            created_at,
+            updated_at: None,
+        };
+        let ops = vec![
+            WriteOp::Check {
+                key: keys::customer(&new.username),
+                condition: active_customer(),
+            },
+            WriteOp::Put {
+                item: records::order_item(&order),
+                condition: Condition::NotExists,
+            },
+        ];
+        match self.engine.write(ops).await {
+            Ok(()) => Ok(order),
+            Err(EngineError::ConditionFailed(failed)) if failed.failed(0).is_some() => {
+                Err(StoreError::UserNotFound)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// One query per page. The first page reads the customer item too: it
+    /// sorts after all orders, so a descending query returns it first.
+    pub async fn orders_page(
+        &self,
+        username: &Username,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrdersPage, StoreError> {
+        let partition = keys::customer_partition(username);
+        let first_page = after.is_none();
+        let start_after = after.map(|id| {
+            let key = keys::order(username, id);
+            Item::from([
+                (keys::PK.to_owned(), Value::S(key.pk)),
+                (keys::SK.to_owned(), Value::S(key.sk)),
+            ])
+        });
+        // One extra order tells whether another page exists.
+        let extra = if first_page { 2 } else { 1 };
+        let mut items = self
+            .engine
+            .query(Query {
+                index: Index::Table,
+                partition,
+                direction: Direction::Descending,
+                limit: limit + extra,
+                start_after,
+            })
+            .await?
+            .into_iter();
+        let customer = if first_page {
+            let item = items.next().ok_or(StoreError::UserNotFound)?;
+            let sk = engine::text(&item, keys::SK).unwrap_or_default();
+            if !keys::is_customer_sort_key(sk) || records::is_being_deleted(&item) {
+                return Err(StoreError::UserNotFound);
+            }
+            Some(records::user_from_item(&item)?)
+        } else {
+            None
+        };
+        let mut orders = items
+            .map(|item| records::order_from_item(&item))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if orders.len() > limit {
+            orders.truncate(limit);
+            orders.last().map(|order| order.id)
+        } else {
+            None
+        };
+        Ok(OrdersPage {
+            customer,
+            orders,
+            next,
+        })
+    }
+
+    /// Reads an order from its customer's partition, or through GSI1 when the
+    /// customer is not given.
+    pub async fn order(&self, id: OrderId, owner: Option<&Username>) -> Result<Order, StoreError> {
+        let item = match owner {
+            Some(owner) => self.engine.get(&keys::order(owner, id)).await?,
+            None => self
+                .engine
+                .query(Query {
+                    index: Index::Gsi1,
+                    partition: keys::order_gsi1_partition(id),
+                    direction: Direction::Ascending,
+                    limit: 1,
+                    start_after: None,
+                })
+                .await?
+                .into_iter()
+                .next(),
+        };
+        item.map(|item| records::order_from_item(&item))
+            .transpose()?
+            .ok_or(StoreError::OrderNotFound)
+    }
+
+    /// Moves an order to `to`. The allowed current statuses are the write's
+    /// condition, so no concurrent move can slip between check and write.
+    pub async fn move_order(
+        &self,
+        owner: &Username,
+        id: OrderId,
+        to: OrderStatus,
+    ) -> Result<Order, StoreError> {
+        let key = keys::order(owner, id);
+        let from = to.allowed_predecessors();
+        if from.is_empty() {
+            let current = self.order(id, Some(owner)).await?;
+            return Err(StoreError::InvalidTransition {
+                from: current.status,
+                to,
+            });
+        }
+        let condition = Condition::ExistsAnd(AttributeCheck::In(
+            STATUS,
+            from.iter().copied().map(records::status_value).collect(),
+        ));
+        let set = vec![
+            (STATUS, records::status_value(to)),
+            (UPDATED_AT, records::timestamp_value(Timestamp::now())),
+        ];
+        match self.engine.update(&key, set, condition).await {
+            Ok(item) => records::order_from_item(&item),
+            Err(EngineError::ConditionFailed(failed)) => {
+                match failed
+                    .failed(0)
+                    .and_then(|failure| failure.current.as_ref())
+                {
+                    Some(current) => Err(StoreError::InvalidTransition {
+                        from: records::order_from_item(current)?.status,
+                        to,
+                    }),
+                    None => Err(StoreError::OrderNotFound),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn next_order_id(&self, at: Timestamp) -> OrderId {
+        let at: SystemTime = at.as_datetime().into();
+        let mut generator = self
+            .order_ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let ulid = match generator.generate_from_datetime(at) {
+            Ok(ulid) => ulid,
+            Err(overflow) => overflow.commit_overflow_increment(),
+        };
+        OrderId::from_ulid(ulid)
+    }
+}
+
+/// The customer exists and is not being deleted.
+fn active_customer() -> Condition {
+    Condition::ExistsAnd(AttributeCheck::Absent(DELETING))
+}

@@ -1,0 +1,171 @@
+//! How domain values are laid out as items, and read back. Attribute names
+//! are PascalCase, as in the original service.
+
+use crate::domain::{
+    Address, Amount, Email, ItemCount, Name, Order, OrderStatus, Timestamp, User, Username,
+};
+
+use super::StoreError;
+use super::engine::{Item, Value, number, text};
+use super::keys::{self, GSI1PK, GSI1SK, PK, SK};
+
+pub const USERNAME: &str = "Username";
+pub const EMAIL: &str = "Email";
+pub const NAME: &str = "Name";
+pub const ADDRESS: &str = "Address";
+pub const CREATED_AT: &str = "CreatedAt";
+pub const UPDATED_AT: &str = "UpdatedAt";
+pub const ORDER_ID: &str = "OrderId";
+pub const STATUS: &str = "Status";
+pub const AMOUNT: &str = "Amount";
+pub const NUMBER_ITEMS: &str = "NumberItems";
+/// Set on a customer whose deletion is under way: the profile is gone for
+/// every reader and no order can be placed, until the last item is removed.
+pub const DELETING: &str = "Deleting";
+
+fn s(value: impl Into<String>) -> Value {
+    Value::S(value.into())
+}
+
+fn attribute(name: &str, value: Value) -> (String, Value) {
+    (name.to_owned(), value)
+}
+
+pub fn user_item(user: &User) -> Item {
+    let key = keys::customer(&user.username);
+    let mut item = Item::from([
+        attribute(PK, s(key.pk)),
+        attribute(SK, s(key.sk)),
+        attribute(USERNAME, s(user.username.as_str())),
+        attribute(EMAIL, s(user.email.as_str())),
+        attribute(NAME, s(user.name.as_str())),
+        attribute(CREATED_AT, s(user.created_at.to_string())),
+    ]);
+    if let Some(address) = &user.address {
+        item.insert(ADDRESS.to_owned(), s(address.as_str()));
+    }
+    item
+}
+
+pub fn email_reservation_item(user: &User) -> Item {
+    let key = keys::email_reservation(&user.email);
+    Item::from([
+        attribute(PK, s(key.pk)),
+        attribute(SK, s(key.sk)),
+        attribute(USERNAME, s(user.username.as_str())),
+    ])
+}
+
+pub fn order_item(order: &Order) -> Item {
+    let key = keys::order(&order.owner, order.id);
+    let (gsi1pk, gsi1sk) = keys::order_gsi1(&order.owner, order.id);
+    let mut item = Item::from([
+        attribute(PK, s(key.pk)),
+        attribute(SK, s(key.sk)),
+        attribute(GSI1PK, s(gsi1pk)),
+        attribute(GSI1SK, s(gsi1sk)),
+        attribute(ORDER_ID, s(order.id.to_string())),
+        attribute(CREATED_AT, s(order.created_at.to_string())),
+        attribute(STATUS, status_value(order.status)),
+        attribute(AMOUNT, Value::N(order.amount.to_text())),
+        attribute(NUMBER_ITEMS, Value::N(order.items.get().to_string())),
+    ]);
+    if let Some(updated_at) = order.updated_at {
+        item.insert(UPDATED_AT.to_owned(), s(updated_at.to_string()));
+    }
+    item
+}
+
+pub fn status_value(status: OrderStatus) -> Value {
+    s(status.as_str())
+}
+
+pub fn timestamp_value(at: Timestamp) -> Value {
+    s(at.to_string())
+}
+
+pub fn is_being_deleted(item: &Item) -> bool {
+    item.contains_key(DELETING)
+}
+
+pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
+    Ok(User {
+        username: required(item, USERNAME, text, Username::parse)?,
+        email: required(item, EMAIL, text, Email::parse)?,
+        name: required(item, NAME, text, Name::parse)?,
+        address: optional(item, ADDRESS, Address::parse)?,
+        created_at: required(item, CREATED_AT, text, Timestamp::parse)?,
+    })
+}
+
+pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
+    let pk = text(item, PK).unwrap_or_default();
+    let sk = text(item, SK).unwrap_or_default();
+    Ok(Order {
+        id: keys::order_id_of_sort_key(sk).ok_or_else(|| corrupt(SK))?,
+        owner: keys::owner_of_partition(pk).ok_or_else(|| corrupt(PK))?,
+        status: required(item, STATUS, text, OrderStatus::parse)?,
+        amount: required(item, AMOUNT, number, Amount::parse)?,
+        items: required(item, NUMBER_ITEMS, number, ItemCount::parse)?,
+        created_at: required(item, CREATED_AT, text, Timestamp::parse)?,
+        updated_at: optional(item, UPDATED_AT, Timestamp::parse)?,
+    })
+}
+
+fn required<'a, T, E>(
+    item: &'a Item,
+    name: &str,
+    read: fn(&'a Item, &str) -> Option<&'a str>,
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    read(item, name)
+        .and_then(|raw| parse(raw).ok())
+        .ok_or_else(|| corrupt(name))
+}
+
+fn optional<T, E>(
+    item: &Item,
+    name: &str,
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<Option<T>, StoreError> {
+    text(item, name)
+        .map(|raw| parse(raw).map_err(|_| corrupt(name)))
+        .transpose()
+}
+
+fn corrupt(attribute: &str) -> StoreError {
+    StoreError::Internal(anyhow::anyhow!(
+        "a stored item has a missing or invalid {attribute}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::OrderId;
+
+    #[test]
+    fn users_and_orders_round_trip() {
+        let user = User {
+            username: Username::parse("John").unwrap(),
+            email: Email::parse("john@example.com").unwrap(),
+            name: Name::parse("john smith").unwrap(),
+            address: Some(Address::parse("124 Street Akl NZ").unwrap()),
+            created_at: Timestamp::now(),
+        };
+        assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
+
+        let order = Order {
+            id: OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap(),
+            owner: Username::parse("john").unwrap(),
+            status: OrderStatus::Shipped,
+            amount: Amount::parse("19.99").unwrap(),
+            items: ItemCount::parse("2").unwrap(),
+            created_at: Timestamp::now(),
+            updated_at: Some(Timestamp::now()),
+        };
+        let item = order_item(&order);
+        assert_eq!(item.get(AMOUNT), Some(&Value::N("19.99".into())));
+        assert_eq!(order_from_item(&item).unwrap(), order);
+    }
+}
