@@ -1,0 +1,201 @@
+//! Typed settings, read once from the environment at start-up. A bad value
+//! stops start-up with one line that says what to fix.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every environment variable the service reads (besides the AWS SDK's own
+/// and `RUST_LOG`). Deployment files are checked against this list.
+pub const ENV_VARS: &[&str] = &[
+    "HOST",
+    "PORT",
+    "STORE",
+    "DATA_DIR",
+    "TABLE_NAME",
+    "CREATE_TABLE",
+    "LOG_FORMAT",
+    "SHUTDOWN_TIMEOUT",
+];
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub store: StoreSettings,
+    pub log_format: LogFormat,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    Embedded {
+        data_dir: PathBuf,
+    },
+    DynamoDb {
+        table_name: String,
+        create_table: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name}={value:?}: {expected}")]
+pub struct ConfigError {
+    name: &'static str,
+    value: String,
+    expected: &'static str,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process
+    /// environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let read = |name: &'static str, default: &str| -> (&'static str, String) {
+            (
+                name,
+                lookup(name)
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| default.to_owned()),
+            )
+        };
+        let store = match read("STORE", "embedded") {
+            (_, value) if value == "embedded" => StoreSettings::Embedded {
+                data_dir: PathBuf::from(read("DATA_DIR", "./data").1),
+            },
+            (_, value) if value == "dynamodb" => StoreSettings::DynamoDb {
+                table_name: table_name(read("TABLE_NAME", "EcommerceTable"))?,
+                create_table: boolean(read("CREATE_TABLE", "false"))?,
+            },
+            (name, value) => return Err(invalid(name, value, "expected embedded or dynamodb")),
+        };
+        Ok(Self {
+            host: parse(
+                read("HOST", "0.0.0.0"),
+                "expected an IP address such as 0.0.0.0",
+            )?,
+            port: parse(
+                read("PORT", "8080"),
+                "expected a port number from 0 to 65535",
+            )?,
+            store,
+            log_format: match read("LOG_FORMAT", "pretty") {
+                (_, value) if value == "json" => LogFormat::Json,
+                (_, value) if value == "pretty" => LogFormat::Pretty,
+                (name, value) => return Err(invalid(name, value, "expected json or pretty")),
+            },
+            shutdown_timeout: seconds(read("SHUTDOWN_TIMEOUT", "20"))?,
+        })
+    }
+}
+
+fn invalid(name: &'static str, value: String, expected: &'static str) -> ConfigError {
+    ConfigError {
+        name,
+        value,
+        expected,
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    (name, value): (&'static str, String),
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| invalid(name, value, expected))
+}
+
+fn boolean((name, value): (&'static str, String)) -> Result<bool, ConfigError> {
+    match value.as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(invalid(name, value, "expected true or false")),
+    }
+}
+
+/// Whole seconds, optionally with an `s` suffix: `20` or `20s`.
+fn seconds((name, value): (&'static str, String)) -> Result<Duration, ConfigError> {
+    let expected = "expected whole seconds, such as 20 or 20s";
+    let number = value.strip_suffix('s').unwrap_or(&value);
+    number
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| invalid(name, value.clone(), expected))
+}
+
+/// DynamoDB's table-name rules: 3–255 characters of `[A-Za-z0-9_.-]`.
+fn table_name((name, value): (&'static str, String)) -> Result<String, ConfigError> {
+    let valid = (3..=255).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if valid {
+        Ok(value)
+    } else {
+        Err(invalid(
+            name,
+            value,
+            "expected 3 to 255 characters of A-Z a-z 0-9 _ . -",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_to_the_embedded_engine_on_8080() {
+        let settings = settings(&[]).unwrap();
+        assert_eq!(settings.port, 8080);
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(20));
+        assert!(matches!(settings.store, StoreSettings::Embedded { .. }));
+    }
+
+    #[test]
+    fn reads_the_dynamodb_settings() {
+        let settings = settings(&[
+            ("STORE", "dynamodb"),
+            ("CREATE_TABLE", "true"),
+            ("SHUTDOWN_TIMEOUT", "5s"),
+        ])
+        .unwrap();
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
+        match settings.store {
+            StoreSettings::DynamoDb {
+                table_name,
+                create_table,
+            } => {
+                assert_eq!(table_name, "EcommerceTable");
+                assert!(create_table);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        let error = settings(&[("PORT", "eighty")]).unwrap_err().to_string();
+        assert!(error.contains("PORT=\"eighty\""), "{error}");
+        assert!(settings(&[("STORE", "postgres")]).is_err());
+        assert!(settings(&[("STORE", "dynamodb"), ("TABLE_NAME", "a#b")]).is_err());
+        assert!(settings(&[("LOG_FORMAT", "xml")]).is_err());
+    }
+}

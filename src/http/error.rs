@@ -1,0 +1,197 @@
+//! The one place where failures become HTTP responses. Clients get a stable
+//! code and a clear message; internal causes go to the log, never the body.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::domain::{OrderStatus, ParseError};
+use crate::store::StoreError;
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+#[derive(thiserror::Error)]
+pub enum ApiError {
+    #[error("Request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("Query string is malformed: {0}")]
+    MalformedQuery(String),
+    #[error("nextToken is not a token this service issued")]
+    InvalidPageToken,
+    #[error("Request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("Invalid {field}: {reason}")]
+    Validation { field: String, reason: String },
+    #[error("{}", taken_message(*username, *email))]
+    Taken { username: bool, email: bool },
+    #[error("User not found")]
+    UserNotFound,
+    #[error("Order not found")]
+    OrderNotFound,
+    #[error("An order cannot move from {from} to {to}")]
+    InvalidTransition { from: OrderStatus, to: OrderStatus },
+    #[error("No such route")]
+    RouteNotFound,
+    #[error("Method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("The service is temporarily unavailable; retry later")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn taken_message(username: bool, email: bool) -> &'static str {
+    match (username, email) {
+        (true, true) => "Username and email are already registered",
+        (true, false) => "Username is already registered",
+        _ => "Email is already registered",
+    }
+}
+
+impl ApiError {
+    /// A validation failure of the named input field.
+    pub fn invalid(field: &str) -> impl FnOnce(ParseError) -> ApiError + '_ {
+        move |error| ApiError::Validation {
+            field: field.to_owned(),
+            reason: error.reason,
+        }
+    }
+
+    pub fn missing(field: &str) -> ApiError {
+        ApiError::Validation {
+            field: field.to_owned(),
+            reason: "is required".to_owned(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MalformedJson(_) => "MALFORMED_JSON",
+            ApiError::MalformedQuery(_) => "MALFORMED_QUERY",
+            ApiError::InvalidPageToken => "INVALID_PAGE_TOKEN",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::Validation { .. } => "VALIDATION_FAILED",
+            ApiError::Taken { username: true, .. } => "USERNAME_TAKEN",
+            ApiError::Taken { .. } => "EMAIL_TAKEN",
+            ApiError::UserNotFound => "USER_NOT_FOUND",
+            ApiError::OrderNotFound => "ORDER_NOT_FOUND",
+            ApiError::InvalidTransition { .. } => "INVALID_STATUS_TRANSITION",
+            ApiError::RouteNotFound => "NOT_FOUND",
+            ApiError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            ApiError::Validation { field, reason } => {
+                Some(json!({ "field": field, "reason": reason }))
+            }
+            ApiError::Taken { username, email } => {
+                let conflicts: Vec<&str> = [(*username, "USERNAME_TAKEN"), (*email, "EMAIL_TAKEN")]
+                    .into_iter()
+                    .filter_map(|(taken, code)| taken.then_some(code))
+                    .collect();
+                Some(json!({ "conflicts": conflicts }))
+            }
+            ApiError::InvalidTransition { from, to } => {
+                Some(json!({ "from": from.as_str(), "to": to.as_str() }))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Every error response: `{"message","success":false,"status","error":{"code","details"?}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[schema(example = "Order not found")]
+    pub message: String,
+    #[schema(example = false)]
+    pub success: bool,
+    #[schema(example = 404)]
+    pub status: u16,
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code.
+    #[schema(example = "ORDER_NOT_FOUND")]
+    pub code: String,
+    /// Specifics: the invalid field, the conflicting keys, or the refused move.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_)
+            | ApiError::MalformedQuery(_)
+            | ApiError::InvalidPageToken => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Taken { .. } | ApiError::InvalidTransition { .. } => StatusCode::CONFLICT,
+            ApiError::UserNotFound | ApiError::OrderNotFound | ApiError::RouteNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let body = ErrorBody {
+            message: self.to_string(),
+            success: false,
+            status: status.as_u16(),
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                details: self.details(),
+            },
+        };
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        response.json(body)
+    }
+}
+
+/// The log shows the whole cause chain; the client sees only the message.
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Taken { username, email } => ApiError::Taken { username, email },
+            StoreError::UserNotFound => ApiError::UserNotFound,
+            StoreError::OrderNotFound => ApiError::OrderNotFound,
+            StoreError::InvalidTransition { from, to } => ApiError::InvalidTransition { from, to },
+            StoreError::Unavailable(source) => ApiError::Unavailable(source),
+            StoreError::Internal(source) => ApiError::Internal(source),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The HTTP edge: routes, extractors, error mapping and the API document.
+
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod orders;
+pub mod request_id;
+pub mod users;
+pub mod views;
+
+use actix_web::{HttpResponse, web};
+
+use error::ApiError;
+
+/// Mounts every route. A trailing slash is optional: each resource answers
+/// on both spellings.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/").route(web::get().to(health::root)))
+        .service(resource("/health/live").route(web::get().to(health::live)))
+        .service(resource("/health/ready").route(web::get().to(health::ready)))
+        .service(resource("/add_user").route(web::post().to(users::add_user)))
+        .service(resource("/add-user").route(web::post().to(users::add_user)))
+        .service(resource("/edit-address").route(web::post().to(users::edit_address)))
+        .service(
+            resource("/users/{username}")
+                .route(web::get().to(users::get_user))
+                .route(web::delete().to(users::delete_user)),
+        )
+        .service(
+            resource("/orders")
+                .route(web::get().to(orders::list_orders))
+                .route(web::post().to(orders::place_order)),
+        )
+        .service(
+            resource("/orders/{order_id}")
+                .route(web::get().to(orders::get_order))
+                .route(web::put().to(orders::update_order)),
+        )
+        .configure(openapi::configure);
+}
+
+fn resource(path: &str) -> actix_web::Resource {
+    let paths = if path == "/" {
+        vec![path.to_owned()]
+    } else {
+        vec![path.to_owned(), format!("{path}/")]
+    };
+    web::resource(paths).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+pub async fn route_not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound)
+}
+
+/// Query strings that cannot be decoded are a 400 in the common error shape.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|error, _| ApiError::MalformedQuery(error.to_string()).into())
+}

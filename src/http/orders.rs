@@ -1,0 +1,216 @@
+//! The order routes of the original OrderService.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, required};
+use super::views::{Envelope, ListingEntry, OrderFetched, OrderView, OrdersListing, UserView};
+use crate::domain::{Amount, ItemCount, NewOrder, OrderId, OrderStatus, PageToken, Username};
+use crate::store::Store;
+
+const DEFAULT_PAGE_SIZE: usize = 20;
+const MAX_PAGE_SIZE: usize = 100;
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"amount": 5.5, "numItems": 2, "username": "john"}))]
+pub struct PlaceOrderRequest {
+    /// Greater than 0 and at most 1,000,000, with at most 4 decimal places; kept exact.
+    #[schema(value_type = f64)]
+    amount: Option<serde_json::Number>,
+    /// A whole number from 1 to 10,000.
+    #[serde(rename = "numItems")]
+    #[schema(value_type = u32)]
+    num_items: Option<serde_json::Number>,
+    #[schema(value_type = String)]
+    username: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "john", "status": "CANCEL"}))]
+pub struct UpdateOrderRequest {
+    #[schema(value_type = String)]
+    username: Option<String>,
+    /// PLACED, PROCESSING, SHIPPED, DELIVERED or CANCEL. Allowed moves:
+    /// PLACED→PROCESSING|SHIPPED|CANCEL, PROCESSING→SHIPPED|CANCEL, SHIPPED→DELIVERED.
+    #[schema(value_type = String)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListOrdersQuery {
+    #[param(value_type = String, example = "john")]
+    username: Option<String>,
+    /// Orders per page, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// The `nextToken` of the previous page.
+    #[serde(rename = "nextToken")]
+    #[param(value_type = Option<String>, rename = "nextToken")]
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GetOrderQuery {
+    /// The owner's username; without it the order is found by id alone.
+    #[param(value_type = Option<String>, example = "john")]
+    customer_id: Option<String>,
+}
+
+fn username(field: &str, raw: &str) -> Result<Username, ApiError> {
+    Username::parse(raw).map_err(ApiError::invalid(field))
+}
+
+/// An id that is not a ULID names no order.
+fn order_id(raw: &str) -> Result<OrderId, ApiError> {
+    OrderId::parse(raw).map_err(|_| ApiError::OrderNotFound)
+}
+
+/// Place an order for an existing user.
+#[utoipa::path(
+    post, path = "/orders", tag = "orders",
+    request_body = PlaceOrderRequest,
+    responses(
+        (status = 201, description = "Order placed", body = Envelope<OrderView>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn place_order(
+    store: web::Data<Store>,
+    JsonBody(body): JsonBody<PlaceOrderRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new_order = NewOrder {
+        amount: Amount::parse(required("amount", body.amount)?.as_str())
+            .map_err(ApiError::invalid("amount"))?,
+        items: ItemCount::parse(required("numItems", body.num_items)?.as_str())
+            .map_err(ApiError::invalid("numItems"))?,
+        username: username("username", &required("username", body.username)?)?,
+    };
+    let order = store.place_order(new_order).await?;
+    Ok(HttpResponse::Created().json(Envelope::new(
+        "Order placed successfully",
+        OrderView::from(order),
+    )))
+}
+
+/// List a user's orders, newest first, after the user's profile.
+#[utoipa::path(
+    get, path = "/orders", tag = "orders",
+    params(ListOrdersQuery),
+    responses(
+        (status = 200, description = "One page: the profile (first page only), then orders newest first", body = OrdersListing),
+        (status = 400, description = "Malformed query or forged nextToken", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "Invalid or missing parameter", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn list_orders(
+    store: web::Data<Store>,
+    query: web::Query<ListOrdersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let username = username("username", &required("username", query.username)?)?;
+    let limit = match query.limit {
+        None => DEFAULT_PAGE_SIZE,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE_SIZE).contains(limit))
+            .ok_or_else(|| ApiError::Validation {
+                field: "limit".into(),
+                reason: format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+            })?,
+    };
+    let after = query
+        .next_token
+        .map(|raw| PageToken::parse(&raw).map_err(|_| ApiError::InvalidPageToken))
+        .transpose()?
+        .map(PageToken::last_order);
+    let page = store.orders_page(&username, limit, after).await?;
+    let customer = page
+        .customer
+        .map(|user| ListingEntry::Customer(UserView::from(user)));
+    let orders = page
+        .orders
+        .into_iter()
+        .map(|order| ListingEntry::Order(order.into()));
+    Ok(HttpResponse::Ok().json(OrdersListing {
+        message: "orders fetched successfully".into(),
+        success: true,
+        data: customer.into_iter().chain(orders).collect(),
+        next_token: page.next.map(|id| PageToken::after(id).encode()),
+    }))
+}
+
+/// Fetch one order.
+#[utoipa::path(
+    get, path = "/orders/{order_id}", tag = "orders",
+    params(("order_id" = String, Path, example = "01K9Z8Y7X6W5V4T3S2R1Q0P9N8"), GetOrderQuery),
+    responses(
+        (status = 200, description = "The order", body = OrderFetched),
+        (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 404, description = "Order not found", body = ErrorBody),
+        (status = 422, description = "Invalid customer_id", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn get_order(
+    store: web::Data<Store>,
+    path: web::Path<String>,
+    query: web::Query<GetOrderQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = query
+        .into_inner()
+        .customer_id
+        .map(|raw| username("customer_id", &raw))
+        .transpose()?;
+    let id = order_id(&path)?;
+    let order = store.order(id, owner.as_ref()).await?;
+    Ok(HttpResponse::Ok().json(OrderFetched {
+        message: "Order fetched successfully".into(),
+        success: true,
+        data: order.into(),
+        status: 200,
+    }))
+}
+
+/// Move an order to a new status.
+#[utoipa::path(
+    put, path = "/orders/{order_id}", tag = "orders",
+    params(("order_id" = String, Path, example = "01K9Z8Y7X6W5V4T3S2R1Q0P9N8")),
+    request_body = UpdateOrderRequest,
+    responses(
+        (status = 200, description = "The updated order", body = Envelope<OrderView>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "Order not found", body = ErrorBody),
+        (status = 409, description = "The move is not allowed from the current status", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field or unknown status", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn update_order(
+    store: web::Data<Store>,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<UpdateOrderRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = username("username", &required("username", body.username)?)?;
+    let status = OrderStatus::parse(&required("status", body.status)?)
+        .map_err(ApiError::invalid("status"))?;
+    let id = order_id(&path)?;
+    let order = store.move_order(&owner, id, status).await?;
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "Order updated successfully",
+        OrderView::from(order),
+    )))
+}

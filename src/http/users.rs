@@ -1,0 +1,141 @@
+//! The user routes of the original UserService.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, required};
+use super::views::{DeletedUser, Envelope, UserView};
+use crate::domain::{Address, Email, Name, NewUser, Username};
+use crate::store::Store;
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "john@example.com", "name": "john smith", "username": "john"}))]
+pub struct AddUserRequest {
+    /// At most 254 characters; unique regardless of letter case.
+    #[schema(value_type = String)]
+    email: Option<String>,
+    /// 1 to 100 characters.
+    #[schema(value_type = String)]
+    name: Option<String>,
+    /// 2 to 64 characters of `A-Z a-z 0-9 . _ -`; unique regardless of letter case.
+    #[schema(value_type = String)]
+    username: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EditAddressQuery {
+    #[param(value_type = String, example = "john")]
+    username: Option<String>,
+    /// 1 to 300 characters.
+    #[param(value_type = String, example = "124 Street Akl NZ")]
+    new_address: Option<String>,
+}
+
+fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
+    Username::parse(raw).map_err(ApiError::invalid(field))
+}
+
+/// Register a user. The username and the email must both be unused.
+/// `POST /add-user` is the same operation.
+#[utoipa::path(
+    post, path = "/add_user", tag = "users",
+    request_body = AddUserRequest,
+    responses(
+        (status = 201, description = "User created", body = Envelope<UserView>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 409, description = "USERNAME_TAKEN or EMAIL_TAKEN (details.conflicts lists both when both are taken)", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn add_user(
+    store: web::Data<Store>,
+    JsonBody(body): JsonBody<AddUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new_user = NewUser {
+        email: Email::parse(&required("email", body.email)?).map_err(ApiError::invalid("email"))?,
+        name: Name::parse(&required("name", body.name)?).map_err(ApiError::invalid("name"))?,
+        username: parse_username("username", &required("username", body.username)?)?,
+    };
+    let user = store.register(new_user).await?;
+    let message = format!("User {} added successfully", user.username);
+    Ok(HttpResponse::Created().json(Envelope::new(message, UserView::from(user))))
+}
+
+/// Fetch a user's profile.
+#[utoipa::path(
+    get, path = "/users/{username}", tag = "users",
+    params(("username" = String, Path, example = "john")),
+    responses(
+        (status = 200, description = "The profile", body = Envelope<UserView>),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "Invalid username", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn get_user(
+    store: web::Data<Store>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let username = parse_username("username", &path)?;
+    let user = store.user(&username).await?;
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "User fetched successfully",
+        UserView::from(user),
+    )))
+}
+
+/// Add or replace a user's address. Never creates a user.
+#[utoipa::path(
+    post, path = "/edit-address", tag = "users",
+    params(EditAddressQuery),
+    responses(
+        (status = 200, description = "The updated profile", body = Envelope<UserView>),
+        (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "Invalid or missing parameter", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn edit_address(
+    store: web::Data<Store>,
+    query: web::Query<EditAddressQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let username = parse_username("username", &required("username", query.username)?)?;
+    let address = Address::parse(&required("new_address", query.new_address)?)
+        .map_err(ApiError::invalid("new_address"))?;
+    let user = store.set_address(&username, &address).await?;
+    let message = format!("Address of user {} updated successfully", user.username);
+    Ok(HttpResponse::Ok().json(Envelope::new(message, UserView::from(user))))
+}
+
+/// Delete a user with their email reservation and all their orders. The
+/// username and email can then be registered again, with no orders.
+#[utoipa::path(
+    delete, path = "/users/{username}", tag = "users",
+    params(("username" = String, Path, example = "john")),
+    responses(
+        (status = 200, description = "Deleted", body = Envelope<DeletedUser>),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "Invalid username", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn delete_user(
+    store: web::Data<Store>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let username = parse_username("username", &path)?;
+    store.delete_user(&username).await?;
+    let message = format!("User {username} deleted successfully");
+    let deleted = DeletedUser {
+        username: username.to_string(),
+    };
+    Ok(HttpResponse::Ok().json(Envelope::new(message, deleted)))
+}

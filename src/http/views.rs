@@ -1,0 +1,156 @@
+//! Response bodies: the original service's envelopes and PascalCase items.
+//! Index keys and internal markers never appear here.
+
+use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
+
+use crate::domain::{Amount, Order, User};
+use crate::store::keys;
+
+/// `{"message","success":true,"data"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    pub message: String,
+    #[schema(example = true)]
+    pub success: bool,
+    pub data: T,
+}
+
+impl<T> Envelope<T> {
+    pub fn new(message: impl Into<String>, data: T) -> Self {
+        Self {
+            message: message.into(),
+            success: true,
+            data,
+        }
+    }
+}
+
+/// `GET /orders/{order_id}` also repeats the status code, as the original did.
+#[derive(Serialize, ToSchema)]
+pub struct OrderFetched {
+    #[schema(example = "Order fetched successfully")]
+    pub message: String,
+    #[schema(example = true)]
+    pub success: bool,
+    pub data: OrderView,
+    #[schema(example = 200)]
+    pub status: u16,
+}
+
+/// One page of a listing: the customer first (first page only), then orders
+/// newest first. Concatenating the pages gives the whole listing.
+#[derive(Serialize, ToSchema)]
+pub struct OrdersListing {
+    #[schema(example = "orders fetched successfully")]
+    pub message: String,
+    #[schema(example = true)]
+    pub success: bool,
+    pub data: Vec<ListingEntry>,
+    /// Pass as `nextToken` to get the next page; absent on the last page.
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ListingEntry {
+    Customer(UserView),
+    Order(OrderView),
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+#[schema(example = json!({
+    "PK": "CUSTOMER#john", "SK": "CUSTOMER#john", "Username": "john",
+    "Email": "john@example.com", "Name": "john smith",
+    "Address": "124 Street Akl NZ", "CreatedAt": "2023-08-21T22:21:34.811747Z"
+}))]
+pub struct UserView {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub created_at: String,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        let key = keys::customer(&user.username);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            username: user.username.to_string(),
+            email: user.email.as_str().to_owned(),
+            name: user.name.as_str().to_owned(),
+            address: user.address.map(|address| address.as_str().to_owned()),
+            created_at: user.created_at.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeletedUser {
+    #[serde(rename = "Username")]
+    #[schema(example = "john")]
+    pub username: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+#[schema(example = json!({
+    "PK": "CUSTOMER#john", "SK": "#ORDER#01K9Z8Y7X6W5V4T3S2R1Q0P9N8",
+    "OrderId": "01K9Z8Y7X6W5V4T3S2R1Q0P9N8", "CreatedAt": "2023-08-22T02:07:33.696174Z",
+    "Status": "PLACED", "Amount": 5.5, "NumberItems": 2
+}))]
+pub struct OrderView {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub order_id: String,
+    pub created_at: String,
+    #[schema(example = "PLACED")]
+    pub status: String,
+    /// An exact decimal number.
+    #[schema(value_type = f64, example = 5.5)]
+    pub amount: JsonAmount,
+    pub number_items: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl From<Order> for OrderView {
+    fn from(order: Order) -> Self {
+        let key = keys::order(&order.owner, order.id);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            order_id: order.id.to_string(),
+            created_at: order.created_at.to_string(),
+            status: order.status.as_str().to_owned(),
+            amount: JsonAmount(order.amount),
+            number_items: order.items.get(),
+            updated_at: order.updated_at.map(|at| at.to_string()),
+        }
+    }
+}
+
+/// Writes an amount as a JSON number with its exact decimal digits.
+pub struct JsonAmount(pub Amount);
+
+impl Serialize for JsonAmount {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let number: serde_json::Number = self
+            .0
+            .to_text()
+            .parse()
+            .map_err(serde::ser::Error::custom)?;
+        number.serialize(serializer)
+    }
+}

@@ -1,0 +1,89 @@
+//! Builds the application: the engine, the store and the HTTP server bound to
+//! its listener. `main` and the tests start the very same thing.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::{Settings, StoreSettings};
+use crate::http;
+use crate::store::Store;
+use crate::store::dynamodb::DynamoDbEngine;
+use crate::store::embedded::EmbeddedEngine;
+use crate::store::engine::Engine;
+use crate::telemetry::RequestSpan;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    engine: Engine,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let engine = open_engine(&settings.store).await?;
+        let listener = TcpListener::bind((settings.host, settings.port))
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        let store = web::Data::new(Store::new(engine.clone()));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(store.clone())
+                .app_data(http::query_config())
+                .configure(http::configure)
+                .default_service(web::to(http::route_not_found))
+                .wrap(from_fn(http::request_id::echo))
+                .wrap(TracingLogger::<RequestSpan>::new())
+        })
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            engine,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The number of requests sent to DynamoDB so far, when that is the engine.
+    pub fn dynamodb_requests(&self) -> Option<Arc<AtomicU64>> {
+        match &self.engine {
+            Engine::DynamoDb(engine) => Some(engine.request_count()),
+            Engine::Embedded(_) => None,
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting and lets requests
+    /// in flight finish within the shutdown timeout.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn open_engine(settings: &StoreSettings) -> anyhow::Result<Engine> {
+    match settings {
+        StoreSettings::Embedded { data_dir } => {
+            Ok(Engine::Embedded(EmbeddedEngine::open(data_dir)?))
+        }
+        StoreSettings::DynamoDb {
+            table_name,
+            create_table,
+        } => Ok(Engine::DynamoDb(
+            DynamoDbEngine::connect(table_name, *create_table).await?,
+        )),
+    }
+}
