@@ -1,0 +1,106 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{EngineKind, error_code, spawn_app, status_and_json};
+
+// Transport-level errors are decided before the engine is reached, so one
+// engine suffices here.
+
+#[tokio::test]
+async fn malformed_json_is_a_400() {
+    let app = spawn_app(EngineKind::Embedded).await;
+    for body in ["{", "{\"username\": }", "[1,", "{} {}", "\u{0}"] {
+        let response = app
+            .client
+            .post(app.url("/add_user"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, json) = status_and_json(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+        assert_eq!(error_code(&json, status), "MALFORMED_JSON");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_16_kib_is_a_413() {
+    let app = spawn_app(EngineKind::Embedded).await;
+    let name = "x".repeat(17 * 1024);
+    let (status, body) = status_and_json(
+        app.post_json(
+            "/add_user",
+            &json!({"email": "a@example.com", "name": name, "username": "ab"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&body, status), "PAYLOAD_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_415() {
+    let app = spawn_app(EngineKind::Embedded).await;
+    let response = app
+        .client
+        .post(app.url("/orders"))
+        .header("content-type", "text/plain")
+        .body("amount=5")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(error_code(&body, status), "UNSUPPORTED_MEDIA_TYPE");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let app = spawn_app(EngineKind::Embedded).await;
+
+    let (status, body) = status_and_json(app.get("/nowhere").await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body, status), "NOT_FOUND");
+
+    let (status, body) = status_and_json(app.delete("/orders").await).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(&body, status), "METHOD_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_echoes_the_callers() {
+    let app = spawn_app(EngineKind::Embedded).await;
+
+    let generated = app.get("/health/live").await;
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!id.is_empty());
+    let other = app.get("/nowhere").await;
+    assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
+
+    let echoed = app
+        .client
+        .get(app.url("/users/nobody"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.status(), StatusCode::NOT_FOUND);
+    assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
+}
+
+#[tokio::test]
+async fn health_and_root_answer() {
+    let app = spawn_app(EngineKind::Embedded).await;
+    let (status, body) = status_and_json(app.get("/").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["service"], "ecommerce-service");
+    let (status, body) = status_and_json(app.get("/health/live").await).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let (status, body) = status_and_json(app.get("/health/ready/").await).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
+}

@@ -1,0 +1,216 @@
+//! Spawns the real application on a random port, against either engine, and
+//! talks plain HTTP to it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ecommerce_service::config::{LogFormat, Settings, StoreSettings};
+use ecommerce_service::startup::Application;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Embedded,
+    DynamoDb,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    dynamodb_requests: Option<Arc<AtomicU64>>,
+    _data_dir: Option<TempDir>,
+}
+
+/// Runs the test body once per engine, as `<name>::embedded` and `<name>::dynamodb`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::EngineKind;
+
+                #[tokio::test]
+                async fn embedded() {
+                    super::$name(EngineKind::Embedded).await
+                }
+
+                #[tokio::test]
+                async fn dynamodb() {
+                    super::$name(EngineKind::DynamoDb).await
+                }
+            }
+        )*
+    };
+}
+
+/// The emulator's address. The DynamoDB half of the suite needs it and
+/// fails, never skips, without it.
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run the suite with `make test` \
+         (or scripts/with-moto.sh cargo test), which starts the AWS emulator",
+    )
+}
+
+pub async fn spawn_app(kind: EngineKind) -> TestApp {
+    let (store, data_dir) = match kind {
+        EngineKind::Embedded => {
+            let dir = TempDir::new().expect("a temporary data directory");
+            let store = StoreSettings::Embedded {
+                data_dir: dir.path().to_owned(),
+            };
+            (store, Some(dir))
+        }
+        EngineKind::DynamoDb => {
+            moto_endpoint();
+            // A table of its own keeps each test isolated on the shared emulator.
+            let table_name = format!("test-{}", ulid::Ulid::generate());
+            let store = StoreSettings::DynamoDb {
+                table_name,
+                create_table: true,
+            };
+            (store, None)
+        }
+    };
+    let settings = Settings {
+        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        store,
+        log_format: LogFormat::Pretty,
+        shutdown_timeout: Duration::from_secs(1),
+    };
+    let app = Application::build(&settings).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let dynamodb_requests = app.dynamodb_requests();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        dynamodb_requests,
+        _data_dir: data_dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn add_user(&self, username: &str, email: &str) -> Response {
+        let body =
+            json!({"email": email, "name": format!("{username} smith"), "username": username});
+        self.post_json("/add_user", &body).await
+    }
+
+    /// Registers a user and returns nothing but the certainty that it exists.
+    pub async fn given_user(&self, username: &str) {
+        let response = self
+            .add_user(username, &format!("{username}@example.com"))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {username}"
+        );
+    }
+
+    pub async fn place_order(&self, username: &str, amount: &str, items: u32) -> Response {
+        let body: Value = serde_json::from_str(&format!(
+            r#"{{"amount": {amount}, "numItems": {items}, "username": "{username}"}}"#
+        ))
+        .expect("valid JSON");
+        self.post_json("/orders", &body).await
+    }
+
+    /// Places an order that must succeed and returns its id.
+    pub async fn given_order(&self, username: &str) -> String {
+        let response = self.place_order(username, "5.5", 2).await;
+        let (status, body) = status_and_json(response).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["data"]["OrderId"]
+            .as_str()
+            .expect("an order id")
+            .to_owned()
+    }
+
+    /// How many DynamoDB requests `action` sent.
+    pub async fn dynamodb_requests_during<F: std::future::Future<Output = T>, T>(
+        &self,
+        action: F,
+    ) -> (u64, T) {
+        let counter = self
+            .dynamodb_requests
+            .as_ref()
+            .expect("only the DynamoDB engine counts requests");
+        let before = counter.load(Ordering::SeqCst);
+        let result = action.await;
+        (counter.load(Ordering::SeqCst) - before, result)
+    }
+}
+
+pub async fn status_and_json(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("a body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON body, got {text:?}"));
+    (status, body)
+}
+
+/// Asserts the common error shape and returns the error code.
+pub fn error_code(body: &Value, status: StatusCode) -> String {
+    assert_eq!(body["success"], json!(false), "{body}");
+    assert_eq!(body["status"], json!(status.as_u16()), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["error"]["code"]
+        .as_str()
+        .expect("an error code")
+        .to_owned()
+}
+
+/// A username no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    )
+}

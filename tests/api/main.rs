@@ -1,0 +1,10 @@
+//! The black-box suite: one binary, so it links once.
+
+mod concurrency;
+mod dynamodb_requests;
+mod errors;
+pub mod helpers;
+mod openapi;
+mod orders;
+mod process;
+mod users;

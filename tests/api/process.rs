@@ -1,0 +1,125 @@
+//! The real binary as an operator runs it: configuration errors, signals,
+//! and data that outlives the process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::helpers::status_and_json;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ecommerce-service");
+
+struct Running {
+    child: Child,
+    address: String,
+}
+
+/// Starts the binary on port 0 and reads the chosen port from its JSON log.
+fn start(data_dir: &TempDir) -> Running {
+    let mut child = Command::new(BINARY)
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .env("DATA_DIR", data_dir.path())
+        .env("LOG_FORMAT", "json")
+        .env("SHUTDOWN_TIMEOUT", "5")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (port_tx, port_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let event: Value = serde_json::from_str(&line).unwrap_or_default();
+            if event["message"] == "listening" {
+                let _ = port_tx.send(event["port"].as_u64().unwrap_or_default());
+            }
+        }
+    });
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the service logs its port");
+    Running {
+        child,
+        address: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+impl Running {
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_exits_zero_and_the_data_survives_a_restart() {
+    let data_dir = TempDir::new().unwrap();
+    let client = reqwest::Client::new();
+
+    let first = start(&data_dir);
+    let body =
+        serde_json::json!({"email": "john@example.com", "name": "john smith", "username": "john"});
+    let response = client
+        .post(format!("{}/add_user", first.address))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let order = serde_json::json!({"amount": 19.99, "numItems": 2, "username": "john"});
+    let (status, placed) = status_and_json(
+        client
+            .post(format!("{}/orders", first.address))
+            .json(&order)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let exit = first.terminate();
+    assert_eq!(exit.code(), Some(0), "SIGTERM is a clean stop");
+
+    let second = start(&data_dir);
+    let (status, listing) = status_and_json(
+        client
+            .get(format!("{}/orders?username=john", second.address))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listing["data"][0]["Email"], "john@example.com");
+    assert_eq!(listing["data"][1]["OrderId"], placed["data"]["OrderId"]);
+    assert_eq!(listing["data"][1]["Amount"].to_string(), "19.99");
+    assert_eq!(second.terminate().code(), Some(0));
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_one_clear_line() {
+    let output = Command::new(BINARY)
+        .env("PORT", "eighty")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("PORT=\"eighty\""), "{stderr}");
+}
