@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod healthcheck;
 pub mod http;
 pub mod startup;
 pub mod store;

@@ -123,3 +123,26 @@ fn a_bad_setting_stops_start_up_with_one_clear_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("PORT=\"eighty\""), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_healthcheck_subcommand_reports_the_service_state() {
+    let data_dir = TempDir::new().unwrap();
+    let running = start(&data_dir);
+    let port = running.address.rsplit(':').next().unwrap().to_owned();
+
+    let healthy = Command::new(BINARY)
+        .arg("healthcheck")
+        .env("PORT", &port)
+        .status()
+        .unwrap();
+    assert!(healthy.success());
+
+    assert_eq!(running.terminate().code(), Some(0));
+    let after = Command::new(BINARY)
+        .arg("healthcheck")
+        .env("PORT", &port)
+        .output()
+        .unwrap();
+    assert_eq!(after.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&after.stderr).contains("unhealthy"));
+}
