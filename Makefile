@@ -9,7 +9,9 @@ export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help run run-dynamodb test lint unit openapi python-tools clean
+VENV ?= $(or $(VENV_DIR),.venv)
+
+.PHONY: help run run-dynamodb test lint openapi python-tools infra-check infra-synth docker-check clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,7 +22,7 @@ run: ## Serve the API on http://localhost:8080 on the embedded engine (data in .
 run-dynamodb: python-tools ## Serve the API against DynamoDB in the local emulator (moto)
 	scripts/with-moto.sh env STORE=dynamodb CREATE_TABLE=true PORT=$${PORT:-8080} cargo run --bin ecommerce-service
 
-test: lint ## Formatting, lints, and every test against both engines
+test: lint infra-check docker-check ## Formatting, lints, infra checks, and every test against both engines
 	scripts/with-moto.sh cargo test --all-targets
 
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -30,8 +32,25 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 openapi: ## Regenerate the committed openapi/openapi.json from the code
 	cargo run --quiet --bin ecommerce-service -- openapi > openapi/openapi.json
 
-python-tools: ## Create the project's Python venv (moto)
+python-tools: ## Create the project's Python venv (moto, cfn-lint, hadolint)
 	scripts/python-tools.sh
+
+infra/node_modules: infra/package.json infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund
+	touch infra/node_modules
+
+infra-check: infra/node_modules python-tools ## Type check, assertion tests, cdk-nag, stale templates, cfn-lint
+	cd infra && npm run --silent typecheck
+	cd infra && npm test
+	cd infra && npm run --silent check-templates
+	# W3005 only: the ecs-patterns and pipeline constructs emit a redundant DependsOn.
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- infra/cloudformation/*.template.json
+
+infra-synth: infra/node_modules ## Regenerate the committed CloudFormation templates
+	cd infra && npm run --silent synth
+
+docker-check: python-tools ## hadolint on the Dockerfile
+	$(VENV)/bin/hadolint Dockerfile
 
 clean: ## Remove build output and local data
 	cargo clean
