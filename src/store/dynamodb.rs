@@ -13,8 +13,6 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -169,67 +167,9 @@ impl DynamoDbEngine {
         }
     }
 
+    /// One `TransactWriteItems`: the conditions and the writes are one atomic
+    /// request, with per-item cancellation reasons when a condition fails.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), EngineError> {
-        match <[WriteOp; 1]>::try_from(ops) {
-            Ok([WriteOp::Put { item, condition }]) => self.put(item, &condition).await,
-            Ok([WriteOp::Delete { key, condition }]) => self.delete(&key, &condition).await,
-            Ok([check]) => self.transact(vec![check]).await,
-            Err(ops) => self.transact(ops).await,
-        }
-    }
-
-    /// A single put costs half of a one-item transaction, so it is sent as such.
-    async fn put(&self, item: Item, condition: &Condition) -> Result<(), EngineError> {
-        let mut expression = Expression::default();
-        let condition = expression.condition(condition);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&*self.table)
-            .set_item(Some(to_attributes(item)))
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(expression.names_if_any())
-            .set_expression_attribute_values(expression.values_if_any())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => match error.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    Err(single_failure(failed.item.clone()))
-                }
-                _ => Err(classify(error)),
-            },
-        }
-    }
-
-    async fn delete(&self, key: &Key, condition: &Condition) -> Result<(), EngineError> {
-        let mut expression = Expression::default();
-        let condition = expression.condition(condition);
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&*self.table)
-            .set_key(Some(key_map(key)))
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(expression.names_if_any())
-            .set_expression_attribute_values(expression.values_if_any())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => match error.as_service_error() {
-                Some(DeleteItemError::ConditionalCheckFailedException(failed)) => {
-                    Err(single_failure(failed.item.clone()))
-                }
-                _ => Err(classify(error)),
-            },
-        }
-    }
-
-    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), EngineError> {
         if ops.len() > MAX_TRANSACTION_ITEMS {
             return Err(EngineError::Internal(anyhow::anyhow!(
                 "a transaction of {} items exceeds DynamoDB's limit of {MAX_TRANSACTION_ITEMS}",
