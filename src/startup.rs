@@ -36,6 +36,7 @@ impl Application {
             App::new()
                 .app_data(store.clone())
                 .app_data(http::query_config())
+                .app_data(http::path_config())
                 .configure(http::configure)
                 .default_service(web::to(http::route_not_found))
                 .wrap(from_fn(http::request_id::echo))

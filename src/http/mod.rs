@@ -63,3 +63,14 @@ pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default()
         .error_handler(|error, _| ApiError::MalformedQuery(error.to_string()).into())
 }
+
+/// A path segment that does not decode (invalid UTF-8) is a 422 naming it.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|error, _| {
+        ApiError::Validation {
+            field: "path".to_owned(),
+            reason: error.to_string(),
+        }
+        .into()
+    })
+}

@@ -57,6 +57,21 @@ async fn a_body_that_is_not_json_is_a_415() {
 }
 
 #[tokio::test]
+async fn undecodable_paths_and_queries_answer_in_the_error_shape() {
+    let app = spawn_app(EngineKind::Embedded).await;
+
+    let (status, body) = status_and_json(app.get("/users/%FF%FE").await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&body, status), "VALIDATION_FAILED");
+
+    // Query strings decode lossily; the replacement character is no username.
+    let (status, body) = status_and_json(app.get("/orders?username=%FF").await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["field"], "username");
+    assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let app = spawn_app(EngineKind::Embedded).await;
 

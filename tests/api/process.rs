@@ -21,7 +21,12 @@ struct Running {
 
 /// Starts the binary on port 0 and reads the chosen port from its JSON log.
 fn start(data_dir: &TempDir) -> Running {
+    start_with(data_dir, &[])
+}
+
+fn start_with(data_dir: &TempDir, settings: &[(&str, &str)]) -> Running {
     let mut child = Command::new(BINARY)
+        .envs(settings.iter().copied())
         .env("PORT", "0")
         .env("HOST", "127.0.0.1")
         .env("DATA_DIR", data_dir.path())
@@ -145,4 +150,50 @@ async fn the_healthcheck_subcommand_reports_the_service_state() {
         .unwrap();
     assert_eq!(after.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&after.stderr).contains("unhealthy"));
+}
+
+#[tokio::test]
+async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
+    // A port that was free a moment ago: connections to it are refused.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{closed_port}");
+    let data_dir = TempDir::new().unwrap();
+    let running = start_with(
+        &data_dir,
+        &[
+            ("STORE", "dynamodb"),
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    let client = reqwest::Client::new();
+
+    for path in ["/users/john", "/health/ready"] {
+        let started = std::time::Instant::now();
+        let response = client
+            .get(format!("{}{path}", running.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(response.headers()["retry-after"], "1");
+        let (_, body) = status_and_json(response).await;
+        assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+        assert!(
+            !body.to_string().contains("127.0.0.1"),
+            "no internals leak: {body}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{path} answered within the SDK budget"
+        );
+    }
+    assert_eq!(running.terminate().code(), Some(0));
 }
