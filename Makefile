@@ -11,7 +11,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 VENV ?= $(or $(VENV_DIR),.venv)
 
-.PHONY: help run run-dynamodb test lint openapi python-tools infra-check infra-synth docker-check clean
+.PHONY: help run run-dynamodb test lint openapi python-tools infra-check infra-synth docker-check image-smoke browser-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ run: ## Serve the API on http://localhost:8080 on the embedded engine (data in .
 run-dynamodb: python-tools ## Serve the API against DynamoDB in the local emulator (moto)
 	scripts/with-moto.sh env STORE=dynamodb CREATE_TABLE=true PORT=$${PORT:-8080} cargo run --bin ecommerce-service
 
-test: lint infra-check docker-check ## Formatting, lints, infra checks, and every test against both engines
+test: lint infra-check docker-check image-smoke browser-test ## Formatting, lints, infra checks, and every test against both engines
 	scripts/with-moto.sh cargo test --all-targets
 
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -49,8 +49,21 @@ infra-check: infra/node_modules python-tools ## Type check, assertion tests, cdk
 infra-synth: infra/node_modules ## Regenerate the committed CloudFormation templates
 	cd infra && npm run --silent synth
 
-docker-check: python-tools ## hadolint on the Dockerfile
+docker-check: python-tools ## hadolint on the Dockerfile, and the compose file's schema (no engine needed)
 	$(VENV)/bin/hadolint Dockerfile
+	docker-compose -f docker-compose.yml config -q
+
+image-smoke: ## Build the release binary as the Dockerfile's build stage does, and run its healthcheck
+	cargo build --release --locked --bin ecommerce-service
+	scripts/image-smoke.sh "$${CARGO_TARGET_DIR:-target}/release/ecommerce-service"
+
+tests/browser/node_modules: tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+	touch tests/browser/node_modules
+
+browser-test: tests/browser/node_modules ## Swagger UI in Debian's headless Chromium, offline (screenshot in target/browser/)
+	cargo build --bin ecommerce-service
+	cd tests/browser && npm test
 
 clean: ## Remove build output and local data
 	cargo clean

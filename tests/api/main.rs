@@ -1,6 +1,7 @@
 //! The black-box suite: one binary, so it links once.
 
 mod concurrency;
+mod deployment;
 mod dynamodb_requests;
 mod errors;
 pub mod helpers;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs a release binary the way the container does and checks its
+# `healthcheck` subcommand: healthy while it serves, unhealthy after a
+# SIGTERM, which must stop it cleanly (exit 0).
+set -euo pipefail
+binary="$1"
+data_dir="$(mktemp -d)"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$port" HOST=127.0.0.1 DATA_DIR="$data_dir" LOG_FORMAT=json "$binary" > "$data_dir/log" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$data_dir"' EXIT
+
+healthy=false
+for _ in $(seq 1 50); do
+  if PORT="$port" "$binary" healthcheck 2>/dev/null; then healthy=true; break; fi
+  sleep 0.1
+done
+if ! $healthy; then
+  echo "image-smoke: the healthcheck never passed; service log:" >&2
+  cat "$data_dir/log" >&2
+  exit 1
+fi
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "image-smoke: SIGTERM ended the service with status $status" >&2
+  exit 1
+fi
+if PORT="$port" "$binary" healthcheck 2>/dev/null; then
+  echo "image-smoke: the healthcheck passed with the service stopped" >&2
+  exit 1
+fi
+echo "image-smoke: ok ($(du -h "$binary" | cut -f1) binary; healthy while serving, unhealthy after a clean SIGTERM)"
