@@ -43,10 +43,11 @@ pub fn swagger_ui() -> SwaggerUi {
     SwaggerUi::new("/swagger-ui/{_:.*}")
         .url(SPEC_PATH, ApiDoc::openapi())
         // The public validator badge would call a host on the internet.
+        // "Try it out" stays a deliberate click, as in FastAPI's /docs.
         .config(
             Config::new([SPEC_PATH])
                 .validator_url("none")
-                .try_it_out_enabled(true),
+                .try_it_out_enabled(false),
         )
 }
 
