@@ -16,6 +16,13 @@ pub const ENV_VARS: &[&str] = &[
     "CREATE_TABLE",
     "LOG_FORMAT",
     "SHUTDOWN_TIMEOUT",
+    "NOTIFICATIONS_SOURCE",
+    "NOTIFICATIONS_PUBLISHER",
+    "NOTIFICATIONS_QUEUE_URL",
+    "NOTIFICATIONS_CONCURRENCY",
+    "NOTIFICATIONS_VISIBILITY_TIMEOUT",
+    "ORDER_TOPIC_ARN",
+    "EVENT_BUS_NAME",
 ];
 
 #[derive(Debug, Clone)]
@@ -25,6 +32,44 @@ pub struct Settings {
     pub store: StoreSettings,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
+    pub notifications: NotificationSettings,
+}
+
+/// The background task that turns order changes into notifications.
+#[derive(Debug, Clone)]
+pub struct NotificationSettings {
+    pub source: SourceSettings,
+    pub publisher: PublisherSettings,
+    pub concurrency: usize,
+    pub visibility_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSettings {
+    Off,
+    /// The queue an EventBridge Pipe fills from the table stream.
+    Sqs {
+        queue_url: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublisherSettings {
+    /// One log line per event.
+    Log,
+    /// SNS and EventBridge.
+    Aws { topic_arn: String, bus_name: String },
+}
+
+impl NotificationSettings {
+    pub fn off() -> Self {
+        Self {
+            source: SourceSettings::Off,
+            publisher: PublisherSettings::Log,
+            concurrency: 2,
+            visibility_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -94,8 +139,57 @@ impl Settings {
                 (name, value) => return Err(invalid(name, value, "expected json or pretty")),
             },
             shutdown_timeout: seconds(read("SHUTDOWN_TIMEOUT", "20"))?,
+            notifications: notifications(&read)?,
         })
     }
+}
+
+fn notifications(
+    read: &impl Fn(&'static str, &str) -> (&'static str, String),
+) -> Result<NotificationSettings, ConfigError> {
+    let required = |name: &'static str| -> Result<String, ConfigError> {
+        let (name, value) = read(name, "");
+        if value.is_empty() {
+            Err(invalid(
+                name,
+                value,
+                "must be set for the chosen notifications source or publisher",
+            ))
+        } else {
+            Ok(value)
+        }
+    };
+    let source = match read("NOTIFICATIONS_SOURCE", "off") {
+        (_, value) if value == "off" => SourceSettings::Off,
+        (_, value) if value == "sqs" => SourceSettings::Sqs {
+            queue_url: required("NOTIFICATIONS_QUEUE_URL")?,
+        },
+        (name, value) => return Err(invalid(name, value, "expected off or sqs")),
+    };
+    let topic_set = !read("ORDER_TOPIC_ARN", "").1.is_empty();
+    let publisher = match read(
+        "NOTIFICATIONS_PUBLISHER",
+        if topic_set { "aws" } else { "log" },
+    ) {
+        (_, value) if value == "log" => PublisherSettings::Log,
+        (_, value) if value == "aws" => PublisherSettings::Aws {
+            topic_arn: required("ORDER_TOPIC_ARN")?,
+            bus_name: read("EVENT_BUS_NAME", "default").1,
+        },
+        (name, value) => return Err(invalid(name, value, "expected aws or log")),
+    };
+    let (name, value) = read("NOTIFICATIONS_CONCURRENCY", "2");
+    let concurrency = value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=64).contains(n))
+        .ok_or_else(|| invalid(name, value, "expected a whole number from 1 to 64"))?;
+    Ok(NotificationSettings {
+        source,
+        publisher,
+        concurrency,
+        visibility_timeout: seconds(read("NOTIFICATIONS_VISIBILITY_TIMEOUT", "60"))?,
+    })
 }
 
 fn invalid(name: &'static str, value: String, expected: &'static str) -> ConfigError {
@@ -188,6 +282,46 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn reads_the_notification_settings() {
+        let notifications = settings(&[
+            ("NOTIFICATIONS_SOURCE", "sqs"),
+            ("NOTIFICATIONS_QUEUE_URL", "http://localhost/queue"),
+            (
+                "ORDER_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:000000000000:orders",
+            ),
+        ])
+        .unwrap()
+        .notifications;
+        assert_eq!(
+            notifications.source,
+            SourceSettings::Sqs {
+                queue_url: "http://localhost/queue".into()
+            }
+        );
+        assert_eq!(
+            notifications.publisher,
+            PublisherSettings::Aws {
+                topic_arn: "arn:aws:sns:us-east-1:000000000000:orders".into(),
+                bus_name: "default".into()
+            }
+        );
+        assert!(
+            settings(&[("NOTIFICATIONS_SOURCE", "sqs")]).is_err(),
+            "the queue is required"
+        );
+        assert!(
+            settings(&[("NOTIFICATIONS_PUBLISHER", "aws")]).is_err(),
+            "the topic is required"
+        );
+        assert!(settings(&[("NOTIFICATIONS_CONCURRENCY", "0")]).is_err());
+        assert_eq!(
+            settings(&[]).unwrap().notifications.source,
+            SourceSettings::Off
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 use std::process::ExitCode;
 
+use tokio::sync::watch;
+
 use ecommerce_service::config::Settings;
 use ecommerce_service::healthcheck;
 use ecommerce_service::http::openapi;
+use ecommerce_service::notify::Notifier;
 use ecommerce_service::startup::Application;
 use ecommerce_service::telemetry;
 
@@ -50,13 +53,7 @@ fn serve() -> ExitCode {
         }
     };
     let _flush_logs_on_exit = telemetry::init(settings.log_format);
-    let outcome = actix_web::rt::System::new().block_on(async {
-        let app = Application::build(&settings).await?;
-        tracing::info!(port = app.port(), store = ?settings.store, "listening");
-        app.run_until_stopped().await?;
-        anyhow::Ok(())
-    });
-    match outcome {
+    match actix_web::rt::System::new().block_on(run(settings)) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -66,4 +63,61 @@ fn serve() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the HTTP server and the notification consumer side by side. SIGTERM
+/// or SIGINT stops both: the server finishes requests in flight, the
+/// consumer the batch in hand. If either stops by itself, so does the process,
+/// with an error: never a server left running without its notifications.
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(&settings).await?;
+    let notifier = Notifier::build(&settings.notifications).await;
+    tracing::info!(port = app.port(), store = ?settings.store, "listening");
+    let handle = app.handle();
+    let (stop, stopping) = watch::channel(false);
+    let server = app.run_until_stopped();
+    let consumer = async {
+        match &notifier {
+            Some(notifier) => notifier.run(stopping).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(server, consumer);
+    tokio::select! {
+        signal = shutdown_signal() => {
+            signal?;
+            tracing::info!("stopping: finishing requests in flight and the batch in hand");
+            let _ = stop.send(true);
+            // The server future must keep being polled while it stops.
+            let drained = tokio::time::timeout(settings.shutdown_timeout, async {
+                let ((), served, ()) = tokio::join!(handle.stop(true), &mut server, async {
+                    if notifier.is_some() {
+                        (&mut consumer).await;
+                    }
+                });
+                served
+            });
+            drained.await.map_err(|_| anyhow::anyhow!("shutdown took longer than SHUTDOWN_TIMEOUT"))??;
+            Ok(())
+        }
+        served = &mut server => {
+            served?;
+            anyhow::bail!("the HTTP server stopped by itself")
+        }
+        () = &mut consumer => {
+            handle.stop(true).await;
+            anyhow::bail!("the notification consumer stopped by itself")
+        }
+    }
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
 }

@@ -43,6 +43,8 @@ impl Application {
                 .wrap(TracingLogger::<RequestSpan>::new())
         })
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // main decides when to stop, so the consumer stops with the server.
+        .disable_signals()
         .listen(listener)?
         .run();
         Ok(Self {
@@ -68,8 +70,8 @@ impl Application {
         }
     }
 
-    /// Serves until SIGTERM or SIGINT, then stops accepting and lets requests
-    /// in flight finish within the shutdown timeout.
+    /// Serves until stopped through `handle()`, then lets requests in flight
+    /// finish within the shutdown timeout.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

@@ -44,20 +44,10 @@ pub struct DynamoDbEngine {
 }
 
 impl DynamoDbEngine {
-    /// Connects with the standard AWS configuration chain and explicit
-    /// timeouts, so an unreachable endpoint fails fast instead of hanging.
+    /// Connects with the shared AWS configuration (explicit timeouts, so an
+    /// unreachable endpoint fails fast instead of hanging).
     pub async fn connect(table: &str, create_table: bool) -> anyhow::Result<Self> {
-        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
-                    .operation_attempt_timeout(Duration::from_secs(3))
-                    .operation_timeout(Duration::from_secs(8))
-                    .build(),
-            )
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await;
+        let sdk_config = crate::aws::sdk_config().await;
         let requests = Arc::new(AtomicU64::new(0));
         let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config)
             .interceptor(CountRequests(Arc::clone(&requests)))

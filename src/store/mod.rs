@@ -5,7 +5,7 @@ pub mod embedded;
 pub mod engine;
 mod error;
 pub mod keys;
-mod records;
+pub mod records;
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;

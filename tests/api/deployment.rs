@@ -23,3 +23,27 @@ fn compose_sets_only_variables_the_service_reads() {
         );
     }
 }
+
+#[test]
+fn the_infra_task_sets_only_variables_the_service_reads() {
+    let template: serde_json::Value = serde_json::from_str(include_str!(
+        "../../infra/cloudformation/EcommerceService.template.json"
+    ))
+    .expect("valid JSON");
+    let resources = template["Resources"].as_object().expect("resources");
+    let task = resources
+        .values()
+        .find(|resource| resource["Type"] == "AWS::ECS::TaskDefinition")
+        .expect("a task definition");
+    let environment = task["Properties"]["ContainerDefinitions"][0]["Environment"]
+        .as_array()
+        .expect("an environment");
+    assert!(!environment.is_empty());
+    for variable in environment {
+        let name = variable["Name"].as_str().expect("a name");
+        assert!(
+            ENV_VARS.contains(&name) || is_standard(name),
+            "the infra stack sets {name}, which the service does not read"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ecommerce_service::config::{LogFormat, Settings, StoreSettings};
+use ecommerce_service::config::{LogFormat, NotificationSettings, Settings, StoreSettings};
 use ecommerce_service::startup::Application;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -82,6 +82,7 @@ pub async fn spawn_app(kind: EngineKind) -> TestApp {
         store,
         log_format: LogFormat::Pretty,
         shutdown_timeout: Duration::from_secs(1),
+        notifications: NotificationSettings::off(),
     };
     let app = Application::build(&settings).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());

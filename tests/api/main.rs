@@ -5,6 +5,7 @@ mod deployment;
 mod dynamodb_requests;
 mod errors;
 pub mod helpers;
+mod notifications;
 mod openapi;
 mod orders;
 mod process;

@@ -14,7 +14,7 @@ use crate::helpers::status_and_json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ecommerce-service");
 
-struct Running {
+pub struct Running {
     child: Child,
     address: String,
 }
@@ -24,7 +24,7 @@ fn start(data_dir: &TempDir) -> Running {
     start_with(data_dir, &[])
 }
 
-fn start_with(data_dir: &TempDir, settings: &[(&str, &str)]) -> Running {
+pub fn start_with(data_dir: &TempDir, settings: &[(&str, &str)]) -> Running {
     let mut child = Command::new(BINARY)
         .envs(settings.iter().copied())
         .env("PORT", "0")
@@ -56,13 +56,19 @@ fn start_with(data_dir: &TempDir, settings: &[(&str, &str)]) -> Running {
 }
 
 impl Running {
-    fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
         self.child.wait().unwrap()
+    }
+
+    /// `kill -9`: no chance to finish anything.
+    pub fn crash(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 }
 

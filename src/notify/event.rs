@@ -1,0 +1,163 @@
+//! Domain events made from order changes: `OrderPlaced` on insert,
+//! `OrderStatusChanged` when a modify changed the status, nothing otherwise.
+
+use serde::Serialize;
+
+use super::record::{ChangeKind, StreamRecord};
+use crate::domain::{Order, OrderStatus};
+use crate::store::{keys, records};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    OrderPlaced,
+    OrderStatusChanged,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::OrderPlaced => "OrderPlaced",
+            EventType::OrderStatusChanged => "OrderStatusChanged",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderEvent {
+    /// The stream record's id: consumers deduplicate on it (delivery is at least once).
+    pub event_id: String,
+    pub event_type: EventType,
+    pub order: Order,
+    pub previous_status: Option<OrderStatus>,
+    pub changed_at_epoch: Option<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the order change {event_id} has an unreadable image: {reason}")]
+pub struct EventError {
+    event_id: String,
+    reason: String,
+}
+
+impl OrderEvent {
+    /// The event a change stands for, if any.
+    pub fn from_record(record: &StreamRecord) -> Result<Option<Self>, EventError> {
+        let sort_key = crate::store::engine::text(&record.keys, keys::SK).unwrap_or_default();
+        if !keys::is_order_sort_key(sort_key) {
+            return Ok(None);
+        }
+        let order_of = |image: Option<&crate::store::engine::Item>| {
+            let image = image.ok_or_else(|| "the image is missing".to_owned())?;
+            records::order_from_item(image).map_err(|error| format!("{error:?}"))
+        };
+        let fail = |reason| EventError {
+            event_id: record.event_id.clone(),
+            reason,
+        };
+        let (event_type, order, previous_status) = match record.kind {
+            ChangeKind::Insert => {
+                let order = order_of(record.new_image.as_ref()).map_err(fail)?;
+                (EventType::OrderPlaced, order, None)
+            }
+            ChangeKind::Modify => {
+                let order = order_of(record.new_image.as_ref()).map_err(fail)?;
+                let before = order_of(record.old_image.as_ref()).map_err(fail)?;
+                if before.status == order.status {
+                    return Ok(None);
+                }
+                (EventType::OrderStatusChanged, order, Some(before.status))
+            }
+            ChangeKind::Remove => return Ok(None),
+        };
+        Ok(Some(Self {
+            event_id: record.event_id.clone(),
+            event_type,
+            order,
+            previous_status,
+            changed_at_epoch: record.created_at_epoch,
+        }))
+    }
+
+    /// The JSON every subscriber gets: the SNS message and the EventBridge detail.
+    pub fn payload(&self) -> Result<String, serde_json::Error> {
+        let order = &self.order;
+        serde_json::to_string(&Payload {
+            event_id: &self.event_id,
+            event_type: self.event_type.as_str(),
+            order_id: order.id.to_string(),
+            username: order.owner.as_str(),
+            status: order.status.as_str(),
+            previous_status: self.previous_status.map(OrderStatus::as_str),
+            amount: order.amount.to_text().parse()?,
+            num_items: order.items.get(),
+            created_at: order.created_at.to_string(),
+            updated_at: order.updated_at.map(|at| at.to_string()),
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload<'a> {
+    event_id: &'a str,
+    event_type: &'a str,
+    order_id: String,
+    username: &'a str,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_status: Option<&'a str>,
+    amount: serde_json::Number,
+    num_items: u32,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::record::decode_body;
+
+    fn events(fixture: &str) -> Vec<Option<OrderEvent>> {
+        decode_body(fixture)
+            .unwrap()
+            .iter()
+            .map(|record| OrderEvent::from_record(record).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn an_insert_is_an_order_placed() {
+        let events = events(include_str!("../../tests/fixtures/pipe-insert.json"));
+        let event = events[0].as_ref().unwrap();
+        assert_eq!(event.event_type, EventType::OrderPlaced);
+        assert_eq!(event.event_id, "7de3041dd709b024af6f29e4fa13d34c");
+        let payload: serde_json::Value = serde_json::from_str(&event.payload().unwrap()).unwrap();
+        assert_eq!(payload["eventType"], "OrderPlaced");
+        assert_eq!(payload["orderId"], "01JDHZ4Q5T8V0K3M7N2P6R9S1W");
+        assert_eq!(payload["username"], "john");
+        assert_eq!(payload["amount"].to_string(), "19.99");
+        assert!(payload.get("previousStatus").is_none());
+    }
+
+    #[test]
+    fn only_a_status_change_is_an_event() {
+        let events = events(include_str!("../../tests/fixtures/pipe-modify-batch.json"));
+        let changed = events[0].as_ref().unwrap();
+        assert_eq!(changed.event_type, EventType::OrderStatusChanged);
+        assert_eq!(changed.previous_status, Some(OrderStatus::Placed));
+        assert_eq!(changed.order.status, OrderStatus::Shipped);
+        assert!(
+            events[1].is_none(),
+            "NumberItems changed, the status did not"
+        );
+    }
+
+    #[test]
+    fn changes_of_other_items_are_no_events() {
+        let events = events(include_str!(
+            "../../tests/fixtures/pipe-customer-insert.json"
+        ));
+        assert!(events[0].is_none());
+    }
+}

@@ -1,0 +1,208 @@
+//! Where events go: SNS and EventBridge in AWS, or one log line per event.
+//! Every per-entry failure of a batch call is reported against its event.
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+
+use super::event::OrderEvent;
+
+/// Both PublishBatch and PutEvents take at most 10 entries.
+const BATCH: usize = 10;
+pub const EVENT_SOURCE: &str = "ecommerce.orders";
+
+pub enum Publisher {
+    Log,
+    Aws(AwsPublisher),
+}
+
+pub struct AwsPublisher {
+    pub sns: aws_sdk_sns::Client,
+    pub topic_arn: String,
+    pub events: aws_sdk_eventbridge::Client,
+    pub bus_name: String,
+}
+
+/// Per event, in order: published everywhere, or why not.
+pub type Outcomes = Vec<Result<(), String>>;
+
+impl Publisher {
+    pub async fn publish(&self, events: &[OrderEvent]) -> Outcomes {
+        match self {
+            Publisher::Log => events.iter().map(log_event).collect(),
+            Publisher::Aws(aws) => {
+                let mut outcomes = Vec::with_capacity(events.len());
+                for chunk in events.chunks(BATCH) {
+                    outcomes.extend(aws.publish_chunk(chunk).await);
+                }
+                outcomes
+            }
+        }
+    }
+}
+
+fn log_event(event: &OrderEvent) -> Result<(), String> {
+    let payload = event.payload().map_err(|error| error.to_string())?;
+    tracing::info!(
+        target: "notifications",
+        event_type = event.event_type.as_str(),
+        event_id = %event.event_id,
+        order_id = %event.order.id,
+        %payload,
+        "order event"
+    );
+    Ok(())
+}
+
+impl AwsPublisher {
+    async fn publish_chunk(&self, events: &[OrderEvent]) -> Outcomes {
+        let payloads: Vec<Result<String, String>> = events
+            .iter()
+            .map(|event| event.payload().map_err(|error| error.to_string()))
+            .collect();
+        let mut outcomes: Outcomes = payloads
+            .iter()
+            .map(|p| p.as_ref().map(drop).map_err(Clone::clone))
+            .collect();
+        let ready: Vec<(usize, &OrderEvent, &String)> = events
+            .iter()
+            .zip(&payloads)
+            .enumerate()
+            .filter_map(|(i, (event, payload))| payload.as_ref().ok().map(|p| (i, event, p)))
+            .collect();
+        if ready.is_empty() {
+            return outcomes;
+        }
+        for (index, failure) in self
+            .to_sns(&ready)
+            .await
+            .into_iter()
+            .chain(self.to_eventbridge(&ready).await)
+        {
+            if outcomes[index].is_ok() {
+                outcomes[index] = Err(failure);
+            }
+        }
+        outcomes
+    }
+
+    /// `PublishBatch`; returns the failed events' indexes with the reason.
+    async fn to_sns(&self, ready: &[(usize, &OrderEvent, &String)]) -> Vec<(usize, String)> {
+        let fifo = self.topic_arn.ends_with(".fifo");
+        let mut entries = Vec::with_capacity(ready.len());
+        for (index, event, payload) in ready {
+            let attribute = |value: &str| {
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(value)
+                    .build()
+            };
+            let order_id = event.order.id.to_string();
+            let entry = PublishBatchRequestEntry::builder()
+                .id(index.to_string())
+                .message(payload.as_str())
+                .set_message_attributes(Some(
+                    [
+                        ("eventType", attribute(event.event_type.as_str())),
+                        ("orderId", attribute(&order_id)),
+                        ("username", attribute(event.order.owner.as_str())),
+                    ]
+                    .into_iter()
+                    .filter_map(|(name, value)| Some((name.to_owned(), value.ok()?)))
+                    .collect(),
+                ))
+                // A FIFO topic keeps each order's events in order and drops
+                // redeliveries of the same stream record.
+                .set_message_group_id(fifo.then(|| order_id.clone()))
+                .set_message_deduplication_id(fifo.then(|| event.event_id.clone()))
+                .build();
+            match entry {
+                Ok(entry) => entries.push(entry),
+                Err(error) => {
+                    return ready
+                        .iter()
+                        .map(|(i, ..)| (*i, error.to_string()))
+                        .collect();
+                }
+            }
+        }
+        let sent = self
+            .sns
+            .publish_batch()
+            .topic_arn(&self.topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await;
+        match sent {
+            Ok(output) => output
+                .failed()
+                .iter()
+                .filter_map(|failed| {
+                    let index = failed.id().parse().ok()?;
+                    Some((
+                        index,
+                        format!(
+                            "SNS refused it: {} {}",
+                            failed.code(),
+                            failed.message().unwrap_or_default()
+                        ),
+                    ))
+                })
+                .collect(),
+            Err(error) => {
+                let reason = format!(
+                    "SNS PublishBatch failed: {}",
+                    aws_sdk_sns::error::DisplayErrorContext(&error)
+                );
+                ready.iter().map(|(i, ..)| (*i, reason.clone())).collect()
+            }
+        }
+    }
+
+    /// `PutEvents`; its result entries are in request order.
+    async fn to_eventbridge(
+        &self,
+        ready: &[(usize, &OrderEvent, &String)],
+    ) -> Vec<(usize, String)> {
+        let entries = ready
+            .iter()
+            .map(|(_, event, payload)| {
+                PutEventsRequestEntry::builder()
+                    .source(EVENT_SOURCE)
+                    .detail_type(event.event_type.as_str())
+                    .detail(payload.as_str())
+                    .event_bus_name(&self.bus_name)
+                    .build()
+            })
+            .collect();
+        let sent = self
+            .events
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match sent {
+            Ok(output) if output.failed_entry_count() == 0 => Vec::new(),
+            Ok(output) => ready
+                .iter()
+                .zip(output.entries())
+                .filter_map(|((index, ..), result)| {
+                    let code = result.error_code()?;
+                    Some((
+                        *index,
+                        format!(
+                            "EventBridge refused it: {code} {}",
+                            result.error_message().unwrap_or_default()
+                        ),
+                    ))
+                })
+                .collect(),
+            Err(error) => {
+                let reason = format!(
+                    "EventBridge PutEvents failed: {}",
+                    aws_sdk_eventbridge::error::DisplayErrorContext(&error)
+                );
+                ready.iter().map(|(i, ..)| (*i, reason.clone())).collect()
+            }
+        }
+    }
+}
