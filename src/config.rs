@@ -47,6 +47,8 @@ pub struct NotificationSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSettings {
     Off,
+    /// The embedded engine's own change feed.
+    Embedded,
     /// The queue an EventBridge Pipe fills from the table stream.
     Sqs {
         queue_url: String,
@@ -123,6 +125,7 @@ impl Settings {
             },
             (name, value) => return Err(invalid(name, value, "expected embedded or dynamodb")),
         };
+        let notifications = notifications(&read, &store)?;
         Ok(Self {
             host: parse(
                 read("HOST", "0.0.0.0"),
@@ -139,13 +142,14 @@ impl Settings {
                 (name, value) => return Err(invalid(name, value, "expected json or pretty")),
             },
             shutdown_timeout: seconds(read("SHUTDOWN_TIMEOUT", "20"))?,
-            notifications: notifications(&read)?,
+            notifications,
         })
     }
 }
 
 fn notifications(
     read: &impl Fn(&'static str, &str) -> (&'static str, String),
+    store: &StoreSettings,
 ) -> Result<NotificationSettings, ConfigError> {
     let required = |name: &'static str| -> Result<String, ConfigError> {
         let (name, value) = read(name, "");
@@ -159,12 +163,22 @@ fn notifications(
             Ok(value)
         }
     };
-    let source = match read("NOTIFICATIONS_SOURCE", "off") {
+    let embedded_store = matches!(store, StoreSettings::Embedded { .. });
+    let default_source = if embedded_store { "embedded" } else { "off" };
+    let source = match read("NOTIFICATIONS_SOURCE", default_source) {
         (_, value) if value == "off" => SourceSettings::Off,
+        (_, value) if value == "embedded" && embedded_store => SourceSettings::Embedded,
+        (name, value) if value == "embedded" => {
+            return Err(invalid(
+                name,
+                value,
+                "the embedded change feed needs STORE=embedded",
+            ));
+        }
         (_, value) if value == "sqs" => SourceSettings::Sqs {
             queue_url: required("NOTIFICATIONS_QUEUE_URL")?,
         },
-        (name, value) => return Err(invalid(name, value, "expected off or sqs")),
+        (name, value) => return Err(invalid(name, value, "expected off, embedded or sqs")),
     };
     let topic_set = !read("ORDER_TOPIC_ARN", "").1.is_empty();
     let publisher = match read(
@@ -320,8 +334,10 @@ mod tests {
         assert!(settings(&[("NOTIFICATIONS_CONCURRENCY", "0")]).is_err());
         assert_eq!(
             settings(&[]).unwrap().notifications.source,
-            SourceSettings::Off
+            SourceSettings::Embedded,
+            "the embedded engine publishes from its own change feed by default"
         );
+        assert!(settings(&[("STORE", "dynamodb"), ("NOTIFICATIONS_SOURCE", "embedded")]).is_err());
     }
 
     #[test]

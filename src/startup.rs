@@ -62,6 +62,10 @@ impl Application {
         self.server.handle()
     }
 
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The number of requests sent to DynamoDB so far, when that is the engine.
     pub fn dynamodb_requests(&self) -> Option<Arc<AtomicU64>> {
         match &self.engine {

@@ -9,10 +9,11 @@
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::engine::{
     Condition, ConditionFailed, Direction, EngineError, Failure, Index, Item, Query, Value,
@@ -23,6 +24,11 @@ use super::keys::{GSI1PK, GSI1SK, Key, PK, SK};
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 /// GSI1 entries: (GSI1PK, GSI1SK, PK, SK), pointing into `ITEMS`.
 const GSI1: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new("gsi1");
+/// The change feed: sequence number to a DynamoDB-stream-shaped record of
+/// one item change, written in the same transaction as the change itself.
+const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+/// Like a DynamoDB stream, the feed keeps changes for 24 hours.
+const CHANGE_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 const FILE_NAME: &str = "ecommerce.redb";
 /// Writes waiting beyond this are refused with `Unavailable` (back-pressure)
@@ -34,6 +40,7 @@ const MAX_BATCH: usize = 256;
 pub struct EmbeddedEngine {
     db: Arc<Database>,
     jobs: mpsc::Sender<Job>,
+    changed: Arc<Notify>,
 }
 
 /// A write for the writer thread. It answers with the updated item for an
@@ -50,6 +57,8 @@ enum Request {
         set: Vec<(&'static str, Value)>,
         condition: Condition,
     },
+    /// Drop change records that were handled.
+    Forget(Vec<u64>),
 }
 
 impl EmbeddedEngine {
@@ -63,16 +72,19 @@ impl EmbeddedEngine {
         let setup = db.begin_write()?;
         setup.open_table(ITEMS)?;
         setup.open_table(GSI1)?;
+        setup.open_table(CHANGES)?;
         setup.commit()?;
 
         let db = Arc::new(db);
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let writer_db = Arc::clone(&db);
+        let changed = Arc::new(Notify::new());
+        let writer_changed = Arc::clone(&changed);
         std::thread::Builder::new()
             .name("embedded-writer".into())
-            .spawn(move || run_writer(&writer_db, queue))
+            .spawn(move || run_writer(&writer_db, queue, &writer_changed))
             .context("cannot start the embedded writer thread")?;
-        Ok(Self { db, jobs })
+        Ok(Self { db, jobs, changed })
     }
 
     pub async fn get(&self, key: &Key) -> Result<Option<Item>, EngineError> {
@@ -114,6 +126,32 @@ impl EmbeddedEngine {
 
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), EngineError> {
         self.submit(Request::Write(ops)).await.map(drop)
+    }
+
+    /// The oldest change records not yet forgotten, as (sequence, JSON).
+    pub fn pending_changes(&self, limit: usize) -> Result<Vec<(u64, String)>, EngineError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let changes = txn.open_table(CHANGES).map_err(internal)?;
+        changes
+            .iter()
+            .map_err(internal)?
+            .take(limit)
+            .map(|entry| {
+                let (sequence, record) = entry.map_err(internal)?;
+                let record = String::from_utf8(record.value().to_vec()).map_err(internal)?;
+                Ok((sequence.value(), record))
+            })
+            .collect()
+    }
+
+    /// Removes handled change records.
+    pub async fn forget_changes(&self, sequences: Vec<u64>) -> Result<(), EngineError> {
+        self.submit(Request::Forget(sequences)).await.map(drop)
+    }
+
+    /// Woken after every commit that recorded a change.
+    pub fn change_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.changed)
     }
 
     async fn submit(&self, request: Request) -> Result<Option<Item>, EngineError> {
@@ -200,7 +238,7 @@ fn query_gsi1(
 
 /// The writer thread: drains the queue in batches, one transaction and one
 /// fsync per batch. It ends when every engine handle is dropped.
-fn run_writer(db: &Database, mut queue: mpsc::Receiver<Job>) {
+fn run_writer(db: &Database, mut queue: mpsc::Receiver<Job>, changed: &Notify) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -211,6 +249,7 @@ fn run_writer(db: &Database, mut queue: mpsc::Receiver<Job>) {
         }
         match apply_batch(db, &batch) {
             Ok(outcomes) => {
+                changed.notify_one();
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     // A caller that went away (request cancelled) needs no answer.
                     let _ = job.reply.send(outcome);
@@ -235,8 +274,35 @@ fn apply_batch(db: &Database, batch: &[Job]) -> anyhow::Result<Vec<Outcome>> {
         .iter()
         .map(|job| apply_job(&txn, job))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    expire_changes(&txn)?;
     txn.commit()?;
     Ok(outcomes)
+}
+
+/// Drops change records past the retention, a few per batch, oldest first.
+fn expire_changes(txn: &WriteTransaction) -> anyhow::Result<()> {
+    let cutoff = epoch_seconds(
+        SystemTime::now()
+            .checked_sub(CHANGE_RETENTION)
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    );
+    let mut changes = txn.open_table(CHANGES)?;
+    let mut expired = Vec::new();
+    for entry in changes.iter()?.take(64) {
+        let (sequence, record) = entry?;
+        let record: serde_json::Value = serde_json::from_slice(record.value())?;
+        let at = record["dynamodb"]["ApproximateCreationDateTime"]
+            .as_f64()
+            .unwrap_or(0.0);
+        if at >= cutoff {
+            break;
+        }
+        expired.push(sequence.value());
+    }
+    for sequence in expired {
+        changes.remove(sequence)?;
+    }
+    Ok(())
 }
 
 fn apply_job(txn: &WriteTransaction, job: &Job) -> anyhow::Result<Outcome> {
@@ -247,11 +313,18 @@ fn apply_job(txn: &WriteTransaction, job: &Job) -> anyhow::Result<Outcome> {
             set,
             condition,
         } => apply_update(txn, key, set, condition),
+        Request::Forget(sequences) => {
+            let mut changes = txn.open_table(CHANGES)?;
+            for sequence in sequences {
+                changes.remove(sequence)?;
+            }
+            Ok(Ok(None))
+        }
     }
 }
 
 fn apply_write(txn: &WriteTransaction, ops: &[WriteOp]) -> anyhow::Result<Outcome> {
-    let mut items = txn.open_table(ITEMS)?;
+    let items = txn.open_table(ITEMS)?;
     let mut any_failed = false;
     let mut failures = Vec::with_capacity(ops.len());
     for op in ops {
@@ -269,14 +342,15 @@ fn apply_write(txn: &WriteTransaction, ops: &[WriteOp]) -> anyhow::Result<Outcom
             failures,
         })));
     }
-    let mut index = txn.open_table(GSI1)?;
+    let mut tables = Tables {
+        items,
+        index: txn.open_table(GSI1)?,
+        changes: txn.open_table(CHANGES)?,
+    };
     for op in ops {
         match op {
-            WriteOp::Put { item, .. } => {
-                let key = target_key(op)?;
-                store(&mut items, &mut index, &key, item)?;
-            }
-            WriteOp::Delete { key, .. } => remove(&mut items, &mut index, key)?,
+            WriteOp::Put { item, .. } => tables.put(&target_key(op)?, item)?,
+            WriteOp::Delete { key, .. } => tables.delete(key)?,
             WriteOp::Check { .. } => {}
         }
     }
@@ -289,7 +363,7 @@ fn apply_update(
     set: &[(&'static str, Value)],
     condition: &Condition,
 ) -> anyhow::Result<Outcome> {
-    let mut items = txn.open_table(ITEMS)?;
+    let items = txn.open_table(ITEMS)?;
     let current = read(&items, key)?;
     if !condition.holds_for(current.as_ref()) {
         let failures = vec![Some(Failure { current })];
@@ -307,8 +381,12 @@ fn apply_update(
     for (name, value) in set {
         item.insert((*name).to_owned(), value.clone());
     }
-    let mut index = txn.open_table(GSI1)?;
-    store(&mut items, &mut index, key, &item)?;
+    let mut tables = Tables {
+        items,
+        index: txn.open_table(GSI1)?,
+        changes: txn.open_table(CHANGES)?,
+    };
+    tables.put(key, &item)?;
     Ok(Ok(Some(item)))
 }
 
@@ -327,40 +405,95 @@ fn read(items: &WriteItems<'_>, key: &Key) -> anyhow::Result<Option<Item>> {
     Ok(found.map(|bytes| decode(bytes.value())).transpose()?)
 }
 
-fn store(
-    items: &mut WriteItems<'_>,
-    index: &mut WriteGsi1<'_>,
-    key: &Key,
-    item: &Item,
-) -> anyhow::Result<()> {
-    remove_from_index(items, index, key)?;
-    let bytes = serde_json::to_vec(item)?;
-    items.insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice())?;
-    if let (Some(gpk), Some(gsk)) = (text(item, GSI1PK), text(item, GSI1SK)) {
-        index.insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())?;
-    }
-    Ok(())
+/// The tables one write touches: items, their GSI1 entries, and the change feed.
+struct Tables<'t> {
+    items: WriteItems<'t>,
+    index: WriteGsi1<'t>,
+    changes: redb::Table<'t, u64, &'static [u8]>,
 }
 
-fn remove(items: &mut WriteItems<'_>, index: &mut WriteGsi1<'_>, key: &Key) -> anyhow::Result<()> {
-    remove_from_index(items, index, key)?;
-    items.remove((key.pk.as_str(), key.sk.as_str()))?;
-    Ok(())
+impl Tables<'_> {
+    fn put(&mut self, key: &Key, item: &Item) -> anyhow::Result<()> {
+        let old = read(&self.items, key)?;
+        self.unindex(key, old.as_ref())?;
+        let bytes = serde_json::to_vec(item)?;
+        self.items
+            .insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice())?;
+        if let (Some(gpk), Some(gsk)) = (text(item, GSI1PK), text(item, GSI1SK)) {
+            self.index
+                .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())?;
+        }
+        self.record_change(key, old.as_ref(), Some(item))
+    }
+
+    fn delete(&mut self, key: &Key) -> anyhow::Result<()> {
+        let old = read(&self.items, key)?;
+        if old.is_some() {
+            self.unindex(key, old.as_ref())?;
+            self.items.remove((key.pk.as_str(), key.sk.as_str()))?;
+            self.record_change(key, old.as_ref(), None)?;
+        }
+        Ok(())
+    }
+
+    fn unindex(&mut self, key: &Key, old: Option<&Item>) -> anyhow::Result<()> {
+        if let Some((gpk, gsk)) = old.and_then(|old| Some((text(old, GSI1PK)?, text(old, GSI1SK)?)))
+        {
+            self.index
+                .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))?;
+        }
+        Ok(())
+    }
+
+    /// Appends a record in the shape of a DynamoDB stream record with
+    /// NEW_AND_OLD_IMAGES, so one decoder serves every source.
+    fn record_change(
+        &mut self,
+        key: &Key,
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> anyhow::Result<()> {
+        let sequence = match self.changes.last()? {
+            Some((last, _)) => last.value() + 1,
+            None => 1,
+        };
+        let kind = match (old, new) {
+            (None, _) => "INSERT",
+            (Some(_), Some(_)) => "MODIFY",
+            (Some(_), None) => "REMOVE",
+        };
+        let keys = Item::from([
+            (PK.to_owned(), Value::S(key.pk.clone())),
+            (SK.to_owned(), Value::S(key.sk.clone())),
+        ]);
+        let mut change = serde_json::json!({
+            "Keys": keys,
+            "SequenceNumber": sequence.to_string(),
+            "ApproximateCreationDateTime": epoch_seconds(SystemTime::now()),
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        });
+        if let Some(new) = new {
+            change["NewImage"] = serde_json::to_value(new)?;
+        }
+        if let Some(old) = old {
+            change["OldImage"] = serde_json::to_value(old)?;
+        }
+        let record = serde_json::json!({
+            "eventID": ulid::Ulid::generate().to_string(),
+            "eventName": kind,
+            "eventSource": "embedded",
+            "dynamodb": change,
+        });
+        self.changes
+            .insert(sequence, serde_json::to_vec(&record)?.as_slice())?;
+        Ok(())
+    }
 }
 
-fn remove_from_index(
-    items: &WriteItems<'_>,
-    index: &mut WriteGsi1<'_>,
-    key: &Key,
-) -> anyhow::Result<()> {
-    let old = read(items, key)?;
-    if let Some((gpk, gsk)) = old
-        .as_ref()
-        .and_then(|old| Some((text(old, GSI1PK)?, text(old, GSI1SK)?)))
-    {
-        index.remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))?;
-    }
-    Ok(())
+fn epoch_seconds(at: SystemTime) -> f64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 fn decode(bytes: &[u8]) -> Result<Item, EngineError> {

@@ -17,6 +17,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_ecommerce-service");
 pub struct Running {
     child: Child,
     address: String,
+    log: mpsc::Receiver<Value>,
 }
 
 /// Starts the binary on port 0 and reads the chosen port from its JSON log.
@@ -37,25 +38,35 @@ pub fn start_with(data_dir: &TempDir, settings: &[(&str, &str)]) -> Running {
         .spawn()
         .expect("the binary starts");
     let stdout = child.stdout.take().unwrap();
-    let (port_tx, port_rx) = mpsc::channel();
+    let (line_tx, log) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let event: Value = serde_json::from_str(&line).unwrap_or_default();
-            if event["message"] == "listening" {
-                let _ = port_tx.send(event["port"].as_u64().unwrap_or_default());
-            }
+            let _ = line_tx.send(serde_json::from_str(&line).unwrap_or_default());
         }
     });
-    let port = port_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the service logs its port");
-    Running {
+    let mut running = Running {
         child,
-        address: format!("http://127.0.0.1:{port}"),
-    }
+        address: String::new(),
+        log,
+    };
+    let listening = running.wait_for_log(|event| event["message"] == "listening");
+    running.address = format!("http://127.0.0.1:{}", listening["port"]);
+    running
 }
 
 impl Running {
+    /// The next JSON log line that `wanted` accepts, within 20 s.
+    pub fn wait_for_log(&self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let event = self.log.recv_timeout(left).expect("the awaited log line");
+            if wanted(&event) {
+                return event;
+            }
+        }
+    }
+
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -202,4 +213,63 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
         );
     }
     assert_eq!(running.terminate().code(), Some(0));
+}
+
+async fn place_order(client: &reqwest::Client, address: &str) -> String {
+    let user =
+        serde_json::json!({"email": "john@example.com", "name": "john smith", "username": "john"});
+    client
+        .post(format!("{address}/add_user"))
+        .json(&user)
+        .send()
+        .await
+        .unwrap();
+    let order = serde_json::json!({"amount": 5.5, "numItems": 2, "username": "john"});
+    let (status, placed) = status_and_json(
+        client
+            .post(format!("{address}/orders"))
+            .json(&order)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    placed["data"]["OrderId"].as_str().unwrap().to_owned()
+}
+
+fn is_event_for(order: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |line| line["message"] == "order event" && line["order_id"] == order
+}
+
+#[tokio::test]
+async fn the_embedded_default_logs_an_event_per_placed_order() {
+    let data_dir = TempDir::new().unwrap();
+    let running = start(&data_dir);
+
+    let order = place_order(&reqwest::Client::new(), &running.address).await;
+
+    let event = running.wait_for_log(is_event_for(&order));
+    assert_eq!(event["event_type"], "OrderPlaced");
+    let payload: Value = serde_json::from_str(event["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["username"], "john");
+    assert!(
+        !event.to_string().contains("john@example.com"),
+        "no personal data in the event log line"
+    );
+    assert_eq!(running.terminate().code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_change_not_yet_published_is_published_after_a_restart() {
+    let data_dir = TempDir::new().unwrap();
+    let unpublished = start_with(&data_dir, &[("NOTIFICATIONS_SOURCE", "off")]);
+    let order = place_order(&reqwest::Client::new(), &unpublished.address).await;
+    assert_eq!(unpublished.terminate().code(), Some(0));
+
+    let restarted = start(&data_dir);
+
+    let event = restarted.wait_for_log(is_event_for(&order));
+    assert_eq!(event["event_type"], "OrderPlaced");
+    assert_eq!(restarted.terminate().code(), Some(0));
 }
