@@ -53,6 +53,8 @@ pub enum SourceSettings {
     Sqs {
         queue_url: String,
     },
+    /// The table's stream, read by the service itself (no Pipe locally).
+    DynamoDbStreams,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +166,12 @@ fn notifications(
         }
     };
     let embedded_store = matches!(store, StoreSettings::Embedded { .. });
-    let default_source = if embedded_store { "embedded" } else { "off" };
+    let topic_set = !read("ORDER_TOPIC_ARN", "").1.is_empty();
+    let default_source = match (embedded_store, topic_set) {
+        (true, _) => "embedded",
+        (false, true) => "dynamodb-streams",
+        (false, false) => "off",
+    };
     let source = match read("NOTIFICATIONS_SOURCE", default_source) {
         (_, value) if value == "off" => SourceSettings::Off,
         (_, value) if value == "embedded" && embedded_store => SourceSettings::Embedded,
@@ -178,9 +185,24 @@ fn notifications(
         (_, value) if value == "sqs" => SourceSettings::Sqs {
             queue_url: required("NOTIFICATIONS_QUEUE_URL")?,
         },
-        (name, value) => return Err(invalid(name, value, "expected off, embedded or sqs")),
+        (_, value) if value == "dynamodb-streams" && !embedded_store => {
+            SourceSettings::DynamoDbStreams
+        }
+        (name, value) if value == "dynamodb-streams" => {
+            return Err(invalid(
+                name,
+                value,
+                "reading a table stream needs STORE=dynamodb",
+            ));
+        }
+        (name, value) => {
+            return Err(invalid(
+                name,
+                value,
+                "expected off, embedded, dynamodb-streams or sqs",
+            ));
+        }
     };
-    let topic_set = !read("ORDER_TOPIC_ARN", "").1.is_empty();
     let publisher = match read(
         "NOTIFICATIONS_PUBLISHER",
         if topic_set { "aws" } else { "log" },

@@ -71,7 +71,7 @@ fn serve() -> ExitCode {
 /// with an error: never a server left running without its notifications.
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(&settings).await?;
-    let notifier = Notifier::build(&settings.notifications, app.engine()).await?;
+    let notifier = Notifier::build(&settings.notifications, &settings.store, app.store()).await?;
     tracing::info!(port = app.port(), store = ?settings.store, "listening");
     let handle = app.handle();
     let (stop, stopping) = watch::channel(false);

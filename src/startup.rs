@@ -22,7 +22,7 @@ use crate::telemetry::RequestSpan;
 pub struct Application {
     port: u16,
     server: Server,
-    engine: Engine,
+    store: Store,
 }
 
 impl Application {
@@ -31,10 +31,11 @@ impl Application {
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
-        let store = web::Data::new(Store::new(engine.clone()));
+        let store = Store::new(engine);
+        let shared = web::Data::new(store.clone());
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(store.clone())
+                .app_data(shared.clone())
                 .app_data(http::query_config())
                 .app_data(http::path_config())
                 .configure(http::configure)
@@ -50,7 +51,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            engine,
+            store,
         })
     }
 
@@ -62,13 +63,13 @@ impl Application {
         self.server.handle()
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The number of requests sent to DynamoDB so far, when that is the engine.
     pub fn dynamodb_requests(&self) -> Option<Arc<AtomicU64>> {
-        match &self.engine {
+        match self.store.engine() {
             Engine::DynamoDb(engine) => Some(engine.request_count()),
             Engine::Embedded(_) => None,
         }

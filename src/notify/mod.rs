@@ -8,14 +8,18 @@ pub mod event;
 pub mod publish;
 pub mod record;
 pub mod sqs;
+pub mod streams;
 
 use tokio::sync::watch;
 
+use crate::config::StoreSettings;
 use crate::config::{NotificationSettings, PublisherSettings, SourceSettings};
+use crate::store::Store;
 use crate::store::engine::Engine;
 use embedded::EmbeddedFeed;
 use publish::{AwsPublisher, Publisher};
 use sqs::SqsSource;
+use streams::StreamsSource;
 
 pub struct Notifier {
     source: Source,
@@ -25,15 +29,28 @@ pub struct Notifier {
 enum Source {
     Sqs(SqsSource),
     Embedded(EmbeddedFeed),
+    Streams(StreamsSource),
 }
 
 impl Notifier {
     /// `None` when notifications are off. AWS clients are built only when a
-    /// setting asks for them.
+    /// setting asks for them. With `CREATE_TABLE=true` (local emulators) the
+    /// topic and bus are created too when missing.
     pub async fn build(
         settings: &NotificationSettings,
-        engine: &Engine,
+        store_settings: &StoreSettings,
+        store: &Store,
     ) -> anyhow::Result<Option<Self>> {
+        if settings.source == SourceSettings::Off {
+            return Ok(None);
+        }
+        let create = matches!(
+            store_settings,
+            StoreSettings::DynamoDb {
+                create_table: true,
+                ..
+            }
+        );
         let publisher = match &settings.publisher {
             PublisherSettings::Log => Publisher::Log,
             PublisherSettings::Aws {
@@ -41,15 +58,19 @@ impl Notifier {
                 bus_name,
             } => {
                 let sdk = crate::aws::sdk_config().await;
-                Publisher::Aws(AwsPublisher {
+                let publisher = AwsPublisher {
                     sns: aws_sdk_sns::Client::new(&sdk),
                     topic_arn: topic_arn.clone(),
                     events: aws_sdk_eventbridge::Client::new(&sdk),
                     bus_name: bus_name.clone(),
-                })
+                };
+                if create {
+                    publisher.create_destinations().await?;
+                }
+                Publisher::Aws(publisher)
             }
         };
-        let source = match (&settings.source, engine) {
+        let source = match (&settings.source, store.engine()) {
             (SourceSettings::Off, _) => return Ok(None),
             (SourceSettings::Embedded, Engine::Embedded(engine)) => {
                 Source::Embedded(EmbeddedFeed {
@@ -58,6 +79,18 @@ impl Notifier {
             }
             (SourceSettings::Embedded, _) => {
                 anyhow::bail!("NOTIFICATIONS_SOURCE=embedded needs STORE=embedded")
+            }
+            (SourceSettings::DynamoDbStreams, _) => {
+                let StoreSettings::DynamoDb { table_name, .. } = store_settings else {
+                    anyhow::bail!("NOTIFICATIONS_SOURCE=dynamodb-streams needs STORE=dynamodb");
+                };
+                let sdk = crate::aws::sdk_config().await;
+                Source::Streams(StreamsSource {
+                    dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+                    streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
+                    table: table_name.clone(),
+                    store: store.clone(),
+                })
             }
             (SourceSettings::Sqs { queue_url }, _) => {
                 let sdk = crate::aws::sdk_config().await;
@@ -86,6 +119,10 @@ impl Notifier {
             Source::Embedded(feed) => {
                 tracing::info!("consuming the embedded change feed");
                 feed.run(&self.publisher, shutdown).await;
+            }
+            Source::Streams(source) => {
+                tracing::info!(table = %source.table, "consuming the table stream");
+                source.run(&self.publisher, shutdown).await;
             }
         }
         tracing::info!("order change consumer stopped");

@@ -54,6 +54,45 @@ fn log_event(event: &OrderEvent) -> Result<(), String> {
 }
 
 impl AwsPublisher {
+    /// Creates the topic and the bus if missing: for local emulators only.
+    pub async fn create_destinations(&self) -> anyhow::Result<()> {
+        let topic_name = self.topic_arn.rsplit(':').next().unwrap_or_default();
+        let mut topic = self.sns.create_topic().name(topic_name);
+        if topic_name.ends_with(".fifo") {
+            topic = topic.attributes("FifoTopic", "true");
+        }
+        let created = topic
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sns::error::DisplayErrorContext(e)))?;
+        if created.topic_arn() != Some(self.topic_arn.as_str()) {
+            anyhow::bail!(
+                "ORDER_TOPIC_ARN={} but the emulator named the topic {:?}",
+                self.topic_arn,
+                created.topic_arn()
+            );
+        }
+        if self.bus_name != "default" {
+            match self
+                .events
+                .create_event_bus()
+                .name(&self.bus_name)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_already_exists_exception()) => {}
+                Err(error) => {
+                    anyhow::bail!("{}", aws_sdk_eventbridge::error::DisplayErrorContext(error))
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn publish_chunk(&self, events: &[OrderEvent]) -> Outcomes {
         let payloads: Vec<Result<String, String>> = events
             .iter()

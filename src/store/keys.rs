@@ -5,6 +5,7 @@
 //! | customer          | `CUSTOMER#<username>`       | same as PK            |               |                 |
 //! | email reservation | `CUSTOMEREMAIL#<email>`     | same as PK            |               |                 |
 //! | order             | `CUSTOMER#<username>`       | `#ORDER#<ulid>`       | `ORDER#<ulid>`| `CUSTOMER#<username>` |
+//! | stream checkpoint | `STREAMCHECKPOINT#<shard>`  | same as PK            |               |                 |
 //!
 //! Usernames and emails appear in keys in their canonical lower-case form, so
 //! uniqueness ignores letter case. Orders sort before their customer item
@@ -24,6 +25,7 @@ const CUSTOMER_EMAIL: &str = "CUSTOMEREMAIL#";
 const ORDER_SK: &str = "#ORDER#";
 const ORDER_GSI: &str = "ORDER#";
 const HEALTH_PROBE: &str = "HEALTHCHECK#PROBE";
+const STREAM_CHECKPOINT: &str = "STREAMCHECKPOINT#";
 
 /// The primary key of one item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +78,15 @@ pub fn order_gsi1_partition(id: OrderId) -> String {
 /// A key no item ever has; reading it proves the engine answers.
 pub fn health_probe() -> Key {
     Key::same(HEALTH_PROBE.to_owned())
+}
+
+/// Where the stream reader keeps its position in one shard.
+pub fn stream_checkpoint(shard_id: &str) -> Key {
+    Key::same(format!("{STREAM_CHECKPOINT}{shard_id}"))
+}
+
+pub fn is_stream_checkpoint(pk: &str) -> bool {
+    pk.starts_with(STREAM_CHECKPOINT)
 }
 
 pub fn is_order_sort_key(sk: &str) -> bool {

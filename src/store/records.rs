@@ -22,6 +22,9 @@ pub const NUMBER_ITEMS: &str = "NumberItems";
 /// Set on a customer whose deletion is under way: the profile is gone for
 /// every reader and no order can be placed, until the last item is removed.
 pub const DELETING: &str = "Deleting";
+/// Stream checkpoints: the last sequence number handled, or that the shard is done.
+pub const SEQUENCE_NUMBER: &str = "SequenceNumber";
+pub const FINISHED: &str = "Finished";
 
 fn s(value: impl Into<String>) -> Value {
     Value::S(value.into())

@@ -383,3 +383,118 @@ async fn a_crash_mid_stream_loses_no_order() {
     );
     assert_eq!(second.terminate().code(), Some(0));
 }
+
+#[tokio::test]
+async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
+    let aws = Aws::new().await;
+    let endpoint = moto_endpoint();
+    let table = format!(
+        "streams-{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let settings = |source: &'static str| {
+        vec![
+            ("STORE", "dynamodb".to_owned()),
+            ("CREATE_TABLE", "true".to_owned()),
+            ("TABLE_NAME", table.clone()),
+            ("NOTIFICATIONS_SOURCE", source.to_owned()),
+            ("ORDER_TOPIC_ARN", aws.topic_arn.clone()),
+            ("EVENT_BUS_NAME", aws.bus.clone()),
+            ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ]
+    };
+    let start = |source| {
+        let owned = settings(source);
+        let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        start_with(&TempDir::new().unwrap(), &pairs)
+    };
+    let client = reqwest::Client::new();
+    let event_types = |messages: &[Message]| -> Vec<(String, String)> {
+        messages
+            .iter()
+            .map(|m| {
+                let event = json(m);
+                (
+                    event["eventType"].as_str().unwrap().to_owned(),
+                    event["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    let reader = start("dynamodb-streams");
+    let first_order = crate::process::place_order(&client, &reader.address).await;
+    let placed = aws
+        .collect_until(&aws.topic_inbox, |seen| !seen.is_empty())
+        .await;
+    assert_eq!(
+        event_types(&placed),
+        [("OrderPlaced".to_owned(), "PLACED".to_owned())]
+    );
+    assert_eq!(json(&placed[0])["orderId"], first_order.as_str());
+    let on_bus = aws
+        .collect_until(&aws.bus_inbox, |seen| !seen.is_empty())
+        .await;
+    assert_eq!(json(&on_bus[0])["detail"]["orderId"], first_order.as_str());
+
+    // Two status moves with a change in between that leaves the status alone.
+    let order_path = format!("{}/orders/{first_order}", reader.address);
+    let moved = client
+        .put(&order_path)
+        .json(&serde_json::json!({"username": "john", "status": "PROCESSING"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(moved.status().is_success());
+    let edit = format!(
+        "{}/edit-address?username=john&new_address=Akl",
+        reader.address
+    );
+    assert!(
+        client
+            .post(edit)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let moved = client
+        .put(&order_path)
+        .json(&serde_json::json!({"username": "john", "status": "SHIPPED"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(moved.status().is_success());
+    let changes = aws
+        .collect_until(&aws.topic_inbox, |seen| seen.len() >= 2)
+        .await;
+    assert_eq!(
+        event_types(&changes),
+        [
+            ("OrderStatusChanged".to_owned(), "PROCESSING".to_owned()),
+            ("OrderStatusChanged".to_owned(), "SHIPPED".to_owned())
+        ]
+    );
+    assert_eq!(reader.terminate().code(), Some(0));
+
+    // While no reader runs, an order is placed; the next reader publishes
+    // it, and nothing it had already published.
+    let writer = start("off");
+    let second_order = crate::process::place_order(&client, &writer.address).await;
+    assert_eq!(writer.terminate().code(), Some(0));
+    let reader = start("dynamodb-streams");
+    let after_restart = aws
+        .collect_until(&aws.topic_inbox, |seen| {
+            seen.iter()
+                .any(|m| json(m)["orderId"] == second_order.as_str())
+        })
+        .await;
+    assert_eq!(
+        after_restart.len(),
+        1,
+        "no replay: {:?}",
+        event_types(&after_restart)
+    );
+    assert_eq!(reader.terminate().code(), Some(0));
+}

@@ -16,7 +16,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_ecommerce-service");
 
 pub struct Running {
     child: Child,
-    address: String,
+    pub address: String,
     log: mpsc::Receiver<Value>,
 }
 
@@ -215,7 +215,7 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
     assert_eq!(running.terminate().code(), Some(0));
 }
 
-async fn place_order(client: &reqwest::Client, address: &str) -> String {
+pub async fn place_order(client: &reqwest::Client, address: &str) -> String {
     let user =
         serde_json::json!({"email": "john@example.com", "name": "john smith", "username": "john"});
     client
