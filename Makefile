@@ -19,8 +19,11 @@ help: ## List the targets
 run: ## Serve the API on http://localhost:8080 on the embedded engine (data in ./data)
 	cargo run --bin ecommerce-service
 
-run-dynamodb: python-tools ## Serve the API against DynamoDB in the local emulator (moto)
-	scripts/with-moto.sh env STORE=dynamodb CREATE_TABLE=true PORT=$${PORT:-8080} cargo run --bin ecommerce-service
+# moto's account is 123456789012; CREATE_TABLE=true makes the table, topic and bus.
+run-dynamodb: python-tools ## Serve the API against DynamoDB, SNS and EventBridge in the local emulator (moto)
+	scripts/with-moto.sh env STORE=dynamodb CREATE_TABLE=true PORT=$${PORT:-8080} \
+	  ORDER_TOPIC_ARN=arn:aws:sns:$(AWS_REGION):123456789012:ecommerce-orders EVENT_BUS_NAME=ecommerce-events \
+	  cargo run --bin ecommerce-service
 
 test: lint infra-check docker-check image-smoke browser-test ## Formatting, lints, infra checks, and every test against both engines
 	scripts/with-moto.sh cargo test --all-targets

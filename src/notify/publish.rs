@@ -34,6 +34,10 @@ impl Publisher {
                 for chunk in events.chunks(BATCH) {
                     outcomes.extend(aws.publish_chunk(chunk).await);
                 }
+                let published = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+                if published > 0 {
+                    tracing::info!(target: "notifications", published, topic = %aws.topic_arn, bus = %aws.bus_name, "order events published");
+                }
                 outcomes
             }
         }
