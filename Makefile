@@ -11,7 +11,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 VENV ?= $(or $(VENV_DIR),.venv)
 
-.PHONY: help run run-dynamodb test lint openapi python-tools infra-check infra-synth docker-check image-smoke browser-test clean
+.PHONY: help run run-dynamodb test lint openapi python-tools infra-check infra-synth docker-check image-smoke browser-test bench-notifications clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ tests/browser/node_modules: tests/browser/package.json tests/browser/package-loc
 browser-test: tests/browser/node_modules ## Swagger UI in Debian's headless Chromium, offline (screenshot in target/browser/)
 	cargo build --bin ecommerce-service
 	cd tests/browser && npm test
+
+bench-notifications: python-tools ## Notifications per second from a 10,000-message backlog (SQS path on moto, embedded feed)
+	cargo build --release --locked --bin ecommerce-service
+	scripts/with-moto.sh $(VENV)/bin/python benches/notifications.py
 
 clean: ## Remove build output and local data
 	cargo clean

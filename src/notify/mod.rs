@@ -97,12 +97,16 @@ impl Notifier {
                 let sqs = aws_sdk_sqs::config::Builder::from(&sdk)
                     .timeout_config(crate::aws::long_poll_timeouts())
                     .build();
-                Source::Sqs(SqsSource {
+                let source = SqsSource {
                     client: aws_sdk_sqs::Client::from_conf(sqs),
                     queue_url: queue_url.clone(),
                     visibility_timeout: settings.visibility_timeout,
                     concurrency: settings.concurrency,
-                })
+                };
+                if create {
+                    source.create_queue().await?;
+                }
+                Source::Sqs(source)
             }
         };
         Ok(Some(Self { source, publisher }))

@@ -27,6 +27,26 @@ pub struct SqsSource {
 }
 
 impl SqsSource {
+    /// Creates the queue if missing: for local emulators only.
+    pub async fn create_queue(&self) -> anyhow::Result<()> {
+        let name = self.queue_url.rsplit('/').next().unwrap_or_default();
+        let created = self
+            .client
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        if created.queue_url() != Some(self.queue_url.as_str()) {
+            anyhow::bail!(
+                "NOTIFICATIONS_QUEUE_URL={} but the emulator named the queue {:?}",
+                self.queue_url,
+                created.queue_url()
+            );
+        }
+        Ok(())
+    }
+
     /// Polls with `concurrency` long-pollers until `shutdown` turns true. A
     /// batch in hand is always finished: published and deleted, or left.
     pub async fn run(&self, publisher: &Publisher, shutdown: watch::Receiver<bool>) {
