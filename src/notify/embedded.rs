@@ -78,19 +78,7 @@ impl EmbeddedFeed {
                 }
             }
         }
-        let failures: Vec<String> = publisher
-            .publish(&events)
-            .await
-            .into_iter()
-            .filter_map(Result::err)
-            .collect();
-        if let Some(first) = failures.first() {
-            return Err(format!(
-                "{} of {} events failed, first: {first}",
-                failures.len(),
-                events.len()
-            ));
-        }
+        publisher.publish_all(&events).await?;
         self.engine
             .forget_changes(sequences)
             .await

@@ -44,6 +44,27 @@ impl Publisher {
     }
 }
 
+impl Publisher {
+    /// Publishes all or reports the failures: for sources that retry a
+    /// whole batch.
+    pub async fn publish_all(&self, events: &[OrderEvent]) -> Result<(), String> {
+        let failures: Vec<String> = self
+            .publish(events)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        match failures.first() {
+            None => Ok(()),
+            Some(first) => Err(format!(
+                "{} of {} events failed, first: {first}",
+                failures.len(),
+                events.len()
+            )),
+        }
+    }
+}
+
 fn log_event(event: &OrderEvent) -> Result<(), String> {
     let payload = event.payload().map_err(|error| error.to_string())?;
     tracing::info!(

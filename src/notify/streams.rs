@@ -162,20 +162,7 @@ impl StreamsSource {
                 }
             }
         }
-        let failures: Vec<String> = publisher
-            .publish(&events)
-            .await
-            .into_iter()
-            .filter_map(Result::err)
-            .collect();
-        match failures.first() {
-            None => Ok(()),
-            Some(first) => Err(format!(
-                "{} of {} events failed, first: {first}",
-                failures.len(),
-                events.len()
-            )),
-        }
+        publisher.publish_all(&events).await
     }
 
     async fn save(&self, shard_id: &str, position: &ShardPosition) -> Result<(), String> {
