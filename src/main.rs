@@ -105,7 +105,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             anyhow::bail!("the HTTP server stopped by itself")
         }
         () = &mut consumer => {
-            handle.stop(true).await;
+            let ((), served) = tokio::join!(handle.stop(true), &mut server);
+            served?;
             anyhow::bail!("the notification consumer stopped by itself")
         }
     }
