@@ -1,5 +1,3 @@
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 
 use super::ParseError;
@@ -48,14 +46,6 @@ fn parse_decimal(text: &str) -> Option<Decimal> {
         Decimal::from_scientific(&format!("{mantissa}e{exponent}")).ok()
     } else {
         Decimal::from_str_exact(text).ok()
-    }
-}
-
-impl FromStr for Amount {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
     }
 }
 

@@ -49,10 +49,6 @@ impl OrderStatus {
             Self::Cancel => &[Self::Placed, Self::Processing],
         }
     }
-
-    pub fn can_move_to(self, target: OrderStatus) -> bool {
-        target.allowed_predecessors().contains(&self)
-    }
 }
 
 impl std::fmt::Display for OrderStatus {
@@ -88,7 +84,7 @@ mod tests {
         for from in OrderStatus::ALL {
             for to in OrderStatus::ALL {
                 assert_eq!(
-                    from.can_move_to(to),
+                    to.allowed_predecessors().contains(&from),
                     allowed.contains(&(from, to)),
                     "{from} -> {to}"
                 );
