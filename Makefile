@@ -11,7 +11,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 VENV ?= $(or $(VENV_DIR),.venv)
 
-.PHONY: help run run-dynamodb test lint openapi python-tools infra-check infra-synth docker-check image-smoke browser-test bench-notifications clean
+.PHONY: help run run-dynamodb test lint openapi python-tools infra-check infra-synth docker-check image-smoke browser-test bench bench-compare bench-smoke bench-notifications clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ run-dynamodb: python-tools ## Serve the API against DynamoDB, SNS and EventBridg
 	  ORDER_TOPIC_ARN=arn:aws:sns:$(AWS_REGION):123456789012:ecommerce-orders EVENT_BUS_NAME=ecommerce-events \
 	  cargo run --bin ecommerce-service
 
-test: lint infra-check docker-check image-smoke browser-test ## Formatting, lints, infra checks, and every test against both engines
+test: lint infra-check docker-check image-smoke browser-test bench-smoke ## Formatting, lints, infra checks, and every test against both engines
 	scripts/with-moto.sh cargo test --all-targets
 
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -67,6 +67,19 @@ tests/browser/node_modules: tests/browser/package.json tests/browser/package-loc
 browser-test: tests/browser/node_modules ## Swagger UI in Debian's headless Chromium, offline (screenshot in target/browser/)
 	cargo build --bin ecommerce-service
 	cd tests/browser && npm test
+
+bench: python-tools ## Throughput, latency, CPU and memory per request, start-up, durability (BENCHMARKS.md)
+	cargo build --release --locked --bin ecommerce-service
+	scripts/with-moto.sh $(VENV)/bin/python benches/api.py
+
+bench-compare: ## Compare target/bench/results.json with an earlier one: make bench-compare BASE=<file>
+	$(VENV)/bin/python benches/compare.py "$(BASE)"
+
+# A few seconds of every scenario: proves the harness works (zero errors,
+# nothing lost on kill -9), never judges speed.
+bench-smoke: python-tools
+	cargo build --release --locked --bin ecommerce-service
+	BENCH_SMOKE=1 scripts/with-moto.sh $(VENV)/bin/python benches/api.py
 
 bench-notifications: python-tools ## Notifications per second from a 10,000-message backlog (SQS path on moto, embedded feed)
 	cargo build --release --locked --bin ecommerce-service

@@ -6,8 +6,13 @@ both succeed: 50 concurrent registrations of one email admitted two. Real
 DynamoDB never does that. Serializing the DynamoDB requests (and only those:
 SQS long polls must not wait behind them) makes the emulator keep
 DynamoDB's promise, which the concurrency tests rely on.
+
+It also counts the DynamoDB requests by operation, served as JSON at
+/_bench/dynamodb-requests, for the benchmark's requests-per-call figures.
 """
 
+import collections
+import json
 import sys
 import threading
 
@@ -16,12 +21,22 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 _dynamodb_lock = threading.Lock()
 _dispatch = DomainDispatcherApplication.__call__
+# DynamoDB requests by operation, read by the benchmark (benches/api.py).
+_dynamodb_requests = collections.Counter()
+COUNTS_PATH = "/_bench/dynamodb-requests"
 
 
 def _serialized(self, environ, start_response):
-    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("DynamoDB_"):
         with _dynamodb_lock:
+            _dynamodb_requests[target.split(".", 1)[-1]] += 1
             return list(_dispatch(self, environ, start_response))
+    if environ.get("PATH_INFO") == COUNTS_PATH:
+        with _dynamodb_lock:
+            body = json.dumps(_dynamodb_requests).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
     return _dispatch(self, environ, start_response)
 
 

@@ -1,0 +1,120 @@
+-- One benchmark scenario for wrk, chosen by the harness (benches/http.py):
+--   wrk -t<threads> ... -s scenario.lua URL -- <scenario> <data file> <threads> [<capture prefix>]
+--
+-- The data file holds one record a line: "user <name>", "order <name> <id>"
+-- (an order to read) or "movable <name> <id>" (a PLACED order that this run
+-- may move). Each wrk thread moves only its own share of the movable orders,
+-- one status a pass (PROCESSING, then SHIPPED, then DELIVERED), so no two
+-- requests race for one order and every move is allowed.
+--
+-- capture.lua runs this file with a response() hook that records order ids;
+-- wrk parses response bodies only when a script defines response(), so the
+-- measured scenarios keep wrk's fast path.
+
+local threads = {}
+local next_thread = 1
+
+function setup(thread)
+  thread:set("thread_index", next_thread)
+  next_thread = next_thread + 1
+  table.insert(threads, thread)
+end
+
+local scenario, users, orders, movable = nil, {}, {}, {}
+local move_index, move_pass = 0, 1
+local placed = 0
+local passes = { "PROCESSING", "SHIPPED", "DELIVERED" }
+local json = { ["Content-Type"] = "application/json" }
+
+function init(args)
+  scenario = args[1]
+  local thread_count = tonumber(args[3])
+  local seen_movable = 0
+  for line in io.lines(args[2]) do
+    local kind, name, id = line:match("^(%S+) (%S+) ?(%S*)$")
+    if kind == "user" then
+      table.insert(users, name)
+    elseif kind == "order" then
+      table.insert(orders, { name, id })
+    elseif kind == "movable" then
+      if seen_movable % thread_count == thread_index - 1 then
+        table.insert(movable, { name, id })
+      end
+      seen_movable = seen_movable + 1
+    end
+  end
+  if args[4] then
+    capture_file = io.open(args[4] .. "." .. thread_index, "w")
+  end
+  -- Different threads must not place identical bodies.
+  math.randomseed(os.time() * 100 + thread_index)
+end
+
+local function get_user()
+  return wrk.format("GET", "/users/" .. users[math.random(#users)])
+end
+
+local function get_order()
+  local order = orders[math.random(#orders)]
+  return wrk.format("GET", "/orders/" .. order[2] .. "?customer_id=" .. order[1])
+end
+
+local function list_orders()
+  return wrk.format("GET", "/orders?limit=10&username=" .. users[math.random(#users)])
+end
+
+local function place_order()
+  placed = placed + 1
+  -- A unique body per request: the amount carries the thread and a counter.
+  local amount = string.format("%d.%04d", placed % 100000 + 1, thread_index)
+  local body = '{"amount":' .. amount .. ',"numItems":' .. (placed % 9 + 1)
+    .. ',"username":"' .. users[math.random(#users)] .. '"}'
+  return wrk.format("POST", "/orders", json, body)
+end
+
+local function move_order()
+  move_index = move_index + 1
+  if move_index > #movable then
+    move_index, move_pass = 1, move_pass + 1
+  end
+  local order = movable[move_index]
+  -- Past the last pass the moves are refused (409) and counted as errors:
+  -- the harness seeds enough movable orders for the run to never get there.
+  local status = passes[move_pass] or "DELIVERED"
+  local body = '{"username":"' .. order[1] .. '","status":"' .. status .. '"}'
+  return wrk.format("PUT", "/orders/" .. order[2], json, body)
+end
+
+-- 70 % reads (split evenly among the three), 20 % placements, 10 % moves.
+local function mix()
+  local roll = math.random(100)
+  if roll <= 24 then return get_user()
+  elseif roll <= 47 then return get_order()
+  elseif roll <= 70 then return list_orders()
+  elseif roll <= 90 then return place_order()
+  else return move_order() end
+end
+
+local scenarios = {
+  get_user = get_user,
+  get_order = get_order,
+  list_orders = list_orders,
+  place_order = place_order,
+  move_order = move_order,
+  mix = mix,
+  capture = place_order,
+}
+
+function request()
+  return scenarios[scenario]()
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},'
+      .. '"latency_us":{"p50":%d,"p99":%d,"p999":%d,"max":%d,"mean":%.1f}}\n',
+    summary.requests, summary.duration, errors.connect, errors.read, errors.write, errors.status,
+    errors.timeout, latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
+    latency.max, latency.mean))
+end
