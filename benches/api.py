@@ -16,7 +16,7 @@ and the service's CPU per call on the DynamoDB engine (moto is far too slow to
 measure throughput against).
 
 BENCH_SMOKE=1 runs everything tiny and fails on any error: `make test` uses it
-so the harness keeps working. Results: target/bench/results.json.
+so the harness keeps working. Results: target/bench/results.json (smoke.json in smoke mode).
 """
 
 import concurrent.futures
@@ -42,8 +42,9 @@ import requests
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BINARY = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "ecommerce-service"
 WRK_DIR = ROOT / "benches" / "wrk"
-RESULTS = ROOT / "target" / "bench" / "results.json"
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+# The smoke run must not overwrite a real run someone means to compare with.
+RESULTS = ROOT / "target" / "bench" / ("smoke.json" if SMOKE else "results.json")
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

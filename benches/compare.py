@@ -18,7 +18,8 @@ SCENARIO_FIGURES = ["requests_per_second", "p50_ms", "p99_ms", "p999_ms", "cpu_u
 def rows(base, current):
     for name in current.get("scenarios", {}):
         for figure in SCENARIO_FIGURES:
-            yield f"{name} {figure}", base.get("scenarios", {}).get(name, {}).get(figure), current["scenarios"][name][figure], figure
+            before = base.get("scenarios", {}).get(name, {}).get(figure)
+            yield f"{name} {figure}", before, current["scenarios"][name][figure], figure
     for figure in ["startup_ms_median", "idle_rss_mib", "binary_bytes"]:
         yield figure, base.get(figure), current.get(figure), figure
     yield ("durable_placements_per_second", base.get("durability", {}).get("durable_placements_per_second"),
@@ -26,6 +27,10 @@ def rows(base, current):
     for name, figures in current.get("dynamodb", {}).items():
         for figure in ["dynamodb_requests_per_call", "service_cpu_us_per_call"]:
             yield f"dynamodb {name} {figure}", base.get("dynamodb", {}).get(name, {}).get(figure), figures[figure], figure
+
+
+def shown(value):
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
 
 
 def verdict(before, after, figure):
@@ -49,7 +54,7 @@ def main(argv):
     print("Shared machines are noisy: treat changes under ~10 % as noise.")
     width = max(len(label) for label, *_ in rows(base, current))
     for label, before, after, figure in rows(base, current):
-        print(f"{label:<{width}}  {str(before):>12}  {str(after):>12}  {verdict(before, after, figure)}")
+        print(f"{label:<{width}}  {shown(before):>12}  {shown(after):>12}  {verdict(before, after, figure)}")
 
 
 if __name__ == "__main__":

@@ -273,3 +273,27 @@ async fn a_change_not_yet_published_is_published_after_a_restart() {
     assert_eq!(event["event_type"], "OrderPlaced");
     assert_eq!(restarted.terminate().code(), Some(0));
 }
+
+#[tokio::test]
+async fn each_request_ends_with_one_line_naming_its_route_status_and_latency() {
+    let data_dir = TempDir::new().unwrap();
+    let running = start(&data_dir);
+    let response = reqwest::Client::new()
+        .get(format!("{}/users/nobody-here", running.address))
+        .header("x-request-id", "trace-me-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    let finished = running.wait_for_log(|event| event["message"] == "request finished");
+    assert_eq!(finished["level"], "INFO", "a client's 404 is not an error");
+    assert_eq!(finished["http.status_code"], 404);
+    assert!(finished["latency_us"].as_u64().is_some(), "{finished}");
+    assert_eq!(finished["span"]["http.route"], "/users/{username}");
+    assert_eq!(finished["span"]["request_id"], "trace-me-1");
+    assert!(
+        !finished.to_string().contains("nobody-here"),
+        "the raw path is not logged: {finished}"
+    );
+}
