@@ -27,9 +27,12 @@ RUN cargo build --release --locked --bin ecommerce-service \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /build/target/release/ecommerce-service /usr/local/bin/ecommerce-service
 COPY --from=builder --chown=65532:65532 /staging/data /var/lib/ecommerce-service
+# AUTH_MODE=jwt: the image refuses to start without AUTH_ISSUER and
+# AUTH_AUDIENCE rather than serve an open API; set AUTH_MODE=off for a trial.
 ENV PORT=8080 \
     HOST=0.0.0.0 \
     LOG_FORMAT=json \
+    AUTH_MODE=jwt \
     DATA_DIR=/var/lib/ecommerce-service
 # distroless "nonroot": numeric, so orchestrators can verify it is not root.
 USER 65532:65532

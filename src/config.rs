@@ -23,6 +23,11 @@ pub const ENV_VARS: &[&str] = &[
     "NOTIFICATIONS_VISIBILITY_TIMEOUT",
     "ORDER_TOPIC_ARN",
     "EVENT_BUS_NAME",
+    "AUTH_MODE",
+    "AUTH_ISSUER",
+    "AUTH_JWKS_URL",
+    "AUTH_AUDIENCE",
+    "AUTH_JWKS_REFRESH_INTERVAL",
 ];
 
 #[derive(Debug, Clone)]
@@ -33,6 +38,23 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
     pub notifications: NotificationSettings,
+    pub auth: AuthSettings,
+}
+
+/// Who may call the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSettings {
+    /// Anyone may do anything: for local trials only.
+    Off,
+    /// RS256 bearer tokens from `issuer`, verified against its JWKS.
+    Jwt {
+        issuer: String,
+        jwks_url: String,
+        /// Accepted `aud` (ID tokens) or `client_id` (Cognito access tokens).
+        audiences: Vec<String>,
+        /// An unknown `kid` refreshes the keys at most once per interval.
+        refresh_interval: Duration,
+    },
 }
 
 /// The background task that turns order changes into notifications.
@@ -145,6 +167,7 @@ impl Settings {
             },
             shutdown_timeout: seconds(read("SHUTDOWN_TIMEOUT", "20"))?,
             notifications,
+            auth: auth(&read)?,
         })
     }
 }
@@ -228,6 +251,44 @@ fn notifications(
     })
 }
 
+fn auth(
+    read: &impl Fn(&'static str, &str) -> (&'static str, String),
+) -> Result<AuthSettings, ConfigError> {
+    match read("AUTH_MODE", "off") {
+        (_, mode) if mode == "off" => Ok(AuthSettings::Off),
+        (_, mode) if mode == "jwt" => {
+            let (name, issuer) = read("AUTH_ISSUER", "");
+            if !issuer.starts_with("https://") && !issuer.starts_with("http://") {
+                return Err(invalid(name, issuer, "expected the token issuer's URL"));
+            }
+            let issuer = issuer.trim_end_matches('/').to_owned();
+            // Cognito (and any OpenID provider) serves its keys here.
+            let jwks_url = read("AUTH_JWKS_URL", &format!("{issuer}/.well-known/jwks.json")).1;
+            let (name, audience) = read("AUTH_AUDIENCE", "");
+            let audiences: Vec<String> = audience
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if audiences.is_empty() {
+                return Err(invalid(
+                    name,
+                    audience,
+                    "expected the app client id(s), comma-separated",
+                ));
+            }
+            Ok(AuthSettings::Jwt {
+                issuer,
+                jwks_url,
+                audiences,
+                refresh_interval: seconds(read("AUTH_JWKS_REFRESH_INTERVAL", "60"))?,
+            })
+        }
+        (name, value) => Err(invalid(name, value, "expected off or jwt")),
+    }
+}
+
 fn invalid(name: &'static str, value: String, expected: &'static str) -> ConfigError {
     ConfigError {
         name,
@@ -297,6 +358,36 @@ mod tests {
         assert_eq!(settings.port, 8080);
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(20));
         assert!(matches!(settings.store, StoreSettings::Embedded { .. }));
+    }
+
+    #[test]
+    fn jwt_mode_needs_an_issuer_and_an_audience_and_derives_the_jwks_url() {
+        assert_eq!(settings(&[]).unwrap().auth, AuthSettings::Off);
+        let issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool";
+        let auth = settings(&[
+            ("AUTH_MODE", "jwt"),
+            ("AUTH_ISSUER", issuer),
+            ("AUTH_AUDIENCE", "client-a, client-b"),
+        ])
+        .unwrap()
+        .auth;
+        assert_eq!(
+            auth,
+            AuthSettings::Jwt {
+                issuer: issuer.into(),
+                jwks_url: format!("{issuer}/.well-known/jwks.json"),
+                audiences: vec!["client-a".into(), "client-b".into()],
+                refresh_interval: Duration::from_secs(60),
+            }
+        );
+        let missing_audience = settings(&[("AUTH_MODE", "jwt"), ("AUTH_ISSUER", issuer)]);
+        assert_eq!(missing_audience.unwrap_err().name, "AUTH_AUDIENCE");
+        let missing_issuer = settings(&[("AUTH_MODE", "jwt"), ("AUTH_AUDIENCE", "a")]);
+        assert_eq!(missing_issuer.unwrap_err().name, "AUTH_ISSUER");
+        assert_eq!(
+            settings(&[("AUTH_MODE", "basic")]).unwrap_err().name,
+            "AUTH_MODE"
+        );
     }
 
     #[test]

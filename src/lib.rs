@@ -4,6 +4,7 @@
 //! Data flows one way: `http` parses requests into `domain` values and calls
 //! the `store`, which writes the single-table model through an engine.
 
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod domain;

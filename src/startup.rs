@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::Authenticator;
 use crate::config::{Settings, StoreSettings};
 use crate::http;
 use crate::store::Store;
@@ -28,6 +29,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let engine = open_engine(&settings.store).await?;
+        let authenticator = web::Data::new(Authenticator::build(&settings.auth).await?);
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
@@ -36,6 +38,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
+                .app_data(authenticator.clone())
                 .app_data(http::query_config())
                 .app_data(http::path_config())
                 .configure(http::configure)

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { CfnOutput, CfnParameter, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpAlbIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -12,6 +13,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
 import { CONTAINER_PORT, FrontDoor, ImageSource, SHUTDOWN_TIMEOUT_SECONDS } from './config';
+import { Identity } from './identity';
 import { Monitoring } from './monitoring';
 import { Notifications } from './notifications';
 
@@ -98,6 +100,7 @@ export class ServiceStack extends Stack {
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
     });
+    const identity = new Identity(this, 'Identity');
     this.taskDefinition.addContainer('app', {
       image: containerImage(this, props.imageSource ?? 'asset'),
       essential: true,
@@ -112,6 +115,9 @@ export class ServiceStack extends Stack {
         LOG_FORMAT: 'json',
         PORT: String(CONTAINER_PORT),
         SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT_SECONDS),
+        AUTH_MODE: 'jwt',
+        AUTH_ISSUER: identity.issuer,
+        AUTH_AUDIENCE: identity.client.userPoolClientId,
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: serviceLogs, streamPrefix: 'app' }),
       healthCheck: {
@@ -202,18 +208,33 @@ export class ServiceStack extends Stack {
     let endpoint: string;
     if (internal) {
       const apiLogs = new logs.LogGroup(this, 'ApiAccessLogs', { retention: logs.RetentionDays.ONE_MONTH });
+      const integration = new HttpAlbIntegration('Alb', listener);
+      // A first line: the gateway turns away requests without a valid pool
+      // token before they reach the VPC. The service verifies them again.
       const api = new apigw.HttpApi(this, 'HttpApi', {
         description: 'ecommerce-service',
         createDefaultStage: false,
-        defaultIntegration: new HttpAlbIntegration('Alb', listener),
+        defaultIntegration: integration,
+        defaultAuthorizer: new HttpJwtAuthorizer('Cognito', identity.issuer, {
+          jwtAudience: [identity.client.userPoolClientId],
+        }),
       });
+      // Probes and the API docs stay public, as in the service itself.
+      for (const routePath of ['/', '/health/{proxy+}', '/swagger-ui', '/swagger-ui/{proxy+}', '/api-docs/{proxy+}']) {
+        api.addRoutes({
+          path: routePath,
+          methods: [apigw.HttpMethod.GET],
+          integration,
+          authorizer: new apigw.HttpNoneAuthorizer(),
+        });
+      }
       const stage = api.addStage('PublicStage', {
         stageName: '$default',
         autoDeploy: true,
         accessLogSettings: { destination: new apigw.LogGroupLogDestination(apiLogs) },
         throttle: { rateLimit: 2000, burstLimit: 1000 },
       });
-      acknowledge(api, 'APIG4', 'Authorization is not built yet (tracked as the authentication issue); the API is open like the original service.');
+      acknowledge(api, 'APIG4', 'Every users and orders route has the Cognito JWT authorizer; only GET on /, /health/*, /swagger-ui and /api-docs is public by design.');
       endpoint = stage.url;
     } else {
       endpoint = `http://${alb.loadBalancerDnsName}/`;
@@ -230,6 +251,8 @@ export class ServiceStack extends Stack {
 
     new CfnOutput(this, 'Endpoint', { value: endpoint });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'UserPoolId', { value: identity.userPool.userPoolId });
+    new CfnOutput(this, 'UserPoolClientId', { value: identity.client.userPoolClientId });
     new CfnOutput(this, 'OrderTopicArn', { value: notifications.topic.topicArn });
   }
 }

@@ -15,7 +15,7 @@ const pipeline = Template.fromJSON(assembly.getStackByName(PIPELINE_STACK).templ
 /** Names src/config.rs reads today, plus the notification settings the consumer reads. */
 const TASK_ENVIRONMENT = [
   'STORE', 'TABLE_NAME', 'NOTIFICATIONS_SOURCE', 'NOTIFICATIONS_QUEUE_URL', 'ORDER_TOPIC_ARN',
-  'EVENT_BUS_NAME', 'LOG_FORMAT', 'PORT', 'SHUTDOWN_TIMEOUT',
+  'EVENT_BUS_NAME', 'LOG_FORMAT', 'PORT', 'SHUTDOWN_TIMEOUT', 'AUTH_MODE', 'AUTH_ISSUER', 'AUTH_AUDIENCE',
 ];
 
 test('the table has the single-table keys, GSI1, a stream and PITR, and is kept on delete', () => {
@@ -157,3 +157,24 @@ function logicalId(type: string, filter: (id: string) => boolean = () => true): 
 function queueId(prefix: string): string {
   return logicalId('AWS::SQS::Queue', (id) => id.startsWith(prefix) && !id.includes('Dead'));
 }
+
+test('a Cognito pool with admin and fulfilment groups; the HTTP API checks its JWTs and the task verifies them too', () => {
+  service.resourceCountIs('AWS::Cognito::UserPool', 1);
+  for (const group of ['admin', 'fulfilment']) {
+    service.hasResourceProperties('AWS::Cognito::UserPoolGroup', { GroupName: group });
+  }
+  service.hasResourceProperties('AWS::Cognito::UserPoolClient', { GenerateSecret: false });
+  service.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+    AuthorizerType: 'JWT',
+    JwtConfiguration: Match.objectLike({ Audience: [Match.anyValue()] }),
+  });
+  const routes = service.findResources('AWS::ApiGatewayV2::Route');
+  const open = Object.values(routes)
+    .filter((route: any) => (route.Properties.AuthorizationType ?? 'NONE') === 'NONE')
+    .map((route: any) => route.Properties.RouteKey)
+    .sort();
+  assert.deepEqual(open, ['GET /', 'GET /api-docs/{proxy+}', 'GET /health/{proxy+}', 'GET /swagger-ui', 'GET /swagger-ui/{proxy+}']);
+  const task = Object.values(service.findResources('AWS::ECS::TaskDefinition'))[0] as any;
+  const environment = task.Properties.ContainerDefinitions[0].Environment;
+  assert.deepEqual(environment.find((v: any) => v.Name === 'AUTH_MODE'), { Name: 'AUTH_MODE', Value: 'jwt' });
+});

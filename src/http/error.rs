@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::auth::AuthError;
 use crate::domain::{OrderStatus, ParseError};
 use crate::store::StoreError;
 
@@ -35,6 +36,10 @@ pub enum ApiError {
     OrderNotFound,
     #[error("An order cannot move from {from} to {to}")]
     InvalidTransition { from: OrderStatus, to: OrderStatus },
+    #[error("Authentication required: {0}")]
+    Unauthorized(AuthError),
+    #[error("The token's user may not do this")]
+    Forbidden,
     #[error("No such route")]
     RouteNotFound,
     #[error("Method not allowed on this route")]
@@ -82,6 +87,8 @@ impl ApiError {
             ApiError::UserNotFound => "USER_NOT_FOUND",
             ApiError::OrderNotFound => "ORDER_NOT_FOUND",
             ApiError::InvalidTransition { .. } => "INVALID_STATUS_TRANSITION",
+            ApiError::Unauthorized(_) => "UNAUTHORIZED",
+            ApiError::Forbidden => "FORBIDDEN",
             ApiError::RouteNotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
@@ -145,6 +152,8 @@ impl ResponseError for ApiError {
             ApiError::UserNotFound | ApiError::OrderNotFound | ApiError::RouteNotFound => {
                 StatusCode::NOT_FOUND
             }
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -166,8 +175,21 @@ impl ResponseError for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
         }
+        if let ApiError::Unauthorized(error) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, www_authenticate(error)));
+        }
         response.json(body)
     }
+}
+
+/// RFC 6750's challenge: `invalid_request` when there is no usable bearer
+/// token, `invalid_token` when the token itself was refused.
+fn www_authenticate(error: &AuthError) -> String {
+    let code = match error {
+        AuthError::Missing | AuthError::Malformed => "invalid_request",
+        _ => "invalid_token",
+    };
+    format!(r#"Bearer realm="ecommerce-service", error="{code}", error_description="{error}""#)
 }
 
 /// The log shows the whole cause chain; the client sees only the message.
@@ -180,6 +202,15 @@ impl std::fmt::Debug for ApiError {
             source = cause.source();
         }
         Ok(())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::KeysUnavailable(source) => ApiError::Unavailable(source),
+            other => ApiError::Unauthorized(other),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP edge: routes, extractors, error mapping and the API document.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -1,7 +1,8 @@
 //! The OpenAPI document and Swagger UI, served offline.
 
 use actix_web::{HttpResponse, web};
-use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{health, orders, users};
@@ -14,7 +15,10 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         title = "ecommerce-service",
         description = "Users and their orders on a DynamoDB single-table design. \
             Every error is `{\"message\",\"success\":false,\"status\",\"error\":{\"code\",\"details\"?}}` \
-            with a stable code. A trailing slash is optional on every route.",
+            with a stable code. A trailing slash is optional on every route. \
+            With AUTH_MODE=jwt every users and orders route needs `Authorization: Bearer <JWT>` \
+            (a Cognito ID or access token); users act only on their own data, the `fulfilment` \
+            group moves orders, `admin` may act on any user.",
         license(name = "MIT"),
     ),
     paths(
@@ -22,6 +26,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         orders::place_order, orders::list_orders, orders::get_order, orders::update_order,
         health::root, health::live, health::ready,
     ),
+    modifiers(&BearerScheme),
     tags(
         (name = "users", description = "Customer profiles"),
         (name = "orders", description = "Orders and their status"),
@@ -29,6 +34,19 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` scheme the protected operations name, so Swagger
+/// UI's "Authorize" button takes a token.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The document as committed in `openapi/openapi.json`.
 pub fn spec_json() -> String {

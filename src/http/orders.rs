@@ -4,9 +4,11 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::allow;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, required};
 use super::views::{Envelope, ListingEntry, OrderFetched, OrderView, OrdersListing, UserView};
+use crate::auth::Caller;
 use crate::domain::{Amount, ItemCount, NewOrder, OrderId, OrderStatus, PageToken, Username};
 use crate::store::Store;
 
@@ -73,9 +75,12 @@ fn order_id(raw: &str) -> Result<OrderId, ApiError> {
 #[utoipa::path(
     post, path = "/orders", tag = "orders",
     request_body = PlaceOrderRequest,
+    security(("bearer" = [])),
     responses(
         (status = 201, description = "Order placed", body = Envelope<OrderView>),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
+        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -85,6 +90,7 @@ fn order_id(raw: &str) -> Result<OrderId, ApiError> {
 )]
 pub async fn place_order(
     store: web::Data<Store>,
+    caller: Caller,
     JsonBody(body): JsonBody<PlaceOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new_order = NewOrder {
@@ -94,6 +100,7 @@ pub async fn place_order(
             .map_err(ApiError::invalid("numItems"))?,
         username: username("username", &required("username", body.username)?)?,
     };
+    allow(caller.may_act_for(&new_order.username))?;
     let order = store.place_order(new_order).await?;
     Ok(HttpResponse::Created().json(Envelope::new(
         "Order placed successfully",
@@ -105,9 +112,12 @@ pub async fn place_order(
 #[utoipa::path(
     get, path = "/orders", tag = "orders",
     params(ListOrdersQuery),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "One page: the profile (first page only), then orders newest first", body = OrdersListing),
         (status = 400, description = "Malformed query or forged nextToken", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
+        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Invalid or missing parameter", body = ErrorBody),
         (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
@@ -115,10 +125,12 @@ pub async fn place_order(
 )]
 pub async fn list_orders(
     store: web::Data<Store>,
+    caller: Caller,
     query: web::Query<ListOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let username = username("username", &required("username", query.username)?)?;
+    allow(caller.may_read_orders_of(&username))?;
     let limit = match query.limit {
         None => DEFAULT_PAGE_SIZE,
         Some(raw) => raw
@@ -155,9 +167,12 @@ pub async fn list_orders(
 #[utoipa::path(
     get, path = "/orders/{order_id}", tag = "orders",
     params(("order_id" = String, Path, example = "01K9Z8Y7X6W5V4T3S2R1Q0P9N8"), GetOrderQuery),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The order", body = OrderFetched),
         (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
+        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "Order not found", body = ErrorBody),
         (status = 422, description = "Invalid customer_id", body = ErrorBody),
         (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
@@ -165,6 +180,7 @@ pub async fn list_orders(
 )]
 pub async fn get_order(
     store: web::Data<Store>,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<GetOrderQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -173,8 +189,16 @@ pub async fn get_order(
         .customer_id
         .map(|raw| username("customer_id", &raw))
         .transpose()?;
+    if let Some(owner) = &owner {
+        allow(caller.may_read_orders_of(owner))?;
+    }
     let id = order_id(&path)?;
     let order = store.order(id, owner.as_ref()).await?;
+    // Found by id alone: someone else's order is reported as not found, so
+    // order ids cannot be probed.
+    if !caller.may_read_orders_of(&order.owner) {
+        return Err(ApiError::OrderNotFound);
+    }
     Ok(HttpResponse::Ok().json(OrderFetched {
         message: "Order fetched successfully".into(),
         success: true,
@@ -188,9 +212,12 @@ pub async fn get_order(
     put, path = "/orders/{order_id}", tag = "orders",
     params(("order_id" = String, Path, example = "01K9Z8Y7X6W5V4T3S2R1Q0P9N8")),
     request_body = UpdateOrderRequest,
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated order", body = Envelope<OrderView>),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
+        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "Order not found", body = ErrorBody),
         (status = 409, description = "The move is not allowed from the current status", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
@@ -201,12 +228,14 @@ pub async fn get_order(
 )]
 pub async fn update_order(
     store: web::Data<Store>,
+    caller: Caller,
     path: web::Path<String>,
     JsonBody(body): JsonBody<UpdateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = username("username", &required("username", body.username)?)?;
     let status = OrderStatus::parse(&required("status", body.status)?)
         .map_err(ApiError::invalid("status"))?;
+    allow(caller.may_move(&owner, status))?;
     let id = order_id(&path)?;
     let order = store.move_order(&owner, id, status).await?;
     Ok(HttpResponse::Ok().json(Envelope::new(

@@ -4,9 +4,11 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::allow;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, required};
 use super::views::{DeletedUser, Envelope, UserView};
+use crate::auth::Caller;
 use crate::domain::{Address, Email, Name, NewUser, Username};
 use crate::store::Store;
 
@@ -43,9 +45,12 @@ fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
 #[utoipa::path(
     post, path = "/add_user", tag = "users",
     request_body = AddUserRequest,
+    security(("bearer" = [])),
     responses(
         (status = 201, description = "User created", body = Envelope<UserView>),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
+        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 409, description = "USERNAME_TAKEN or EMAIL_TAKEN (details.conflicts lists both when both are taken)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -55,6 +60,7 @@ fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
 )]
 pub async fn add_user(
     store: web::Data<Store>,
+    caller: Caller,
     JsonBody(body): JsonBody<AddUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new_user = NewUser {
@@ -62,6 +68,7 @@ pub async fn add_user(
         name: Name::parse(&required("name", body.name)?).map_err(ApiError::invalid("name"))?,
         username: parse_username("username", &required("username", body.username)?)?,
     };
+    allow(caller.may_act_for(&new_user.username))?;
     let user = store.register(new_user).await?;
     let message = format!("User {} added successfully", user.username);
     Ok(HttpResponse::Created().json(Envelope::new(message, UserView::from(user))))
@@ -71,8 +78,11 @@ pub async fn add_user(
 #[utoipa::path(
     get, path = "/users/{username}", tag = "users",
     params(("username" = String, Path, example = "john")),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The profile", body = Envelope<UserView>),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
+        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Invalid username", body = ErrorBody),
         (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
@@ -80,9 +90,12 @@ pub async fn add_user(
 )]
 pub async fn get_user(
     store: web::Data<Store>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let username = parse_username("username", &path)?;
+    // Checked before the lookup: a 403 must not tell whether the user exists.
+    allow(caller.may_act_for(&username))?;
     let user = store.user(&username).await?;
     Ok(HttpResponse::Ok().json(Envelope::new(
         "User fetched successfully",
@@ -94,9 +107,12 @@ pub async fn get_user(
 #[utoipa::path(
     post, path = "/edit-address", tag = "users",
     params(EditAddressQuery),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated profile", body = Envelope<UserView>),
         (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
+        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Invalid or missing parameter", body = ErrorBody),
         (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
@@ -104,10 +120,12 @@ pub async fn get_user(
 )]
 pub async fn edit_address(
     store: web::Data<Store>,
+    caller: Caller,
     query: web::Query<EditAddressQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let username = parse_username("username", &required("username", query.username)?)?;
+    allow(caller.may_act_for(&username))?;
     let address = Address::parse(&required("new_address", query.new_address)?)
         .map_err(ApiError::invalid("new_address"))?;
     let user = store.set_address(&username, &address).await?;
@@ -120,8 +138,11 @@ pub async fn edit_address(
 #[utoipa::path(
     delete, path = "/users/{username}", tag = "users",
     params(("username" = String, Path, example = "john")),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "Deleted", body = Envelope<DeletedUser>),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
+        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Invalid username", body = ErrorBody),
         (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
@@ -129,9 +150,11 @@ pub async fn edit_address(
 )]
 pub async fn delete_user(
     store: web::Data<Store>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let username = parse_username("username", &path)?;
+    allow(caller.may_act_for(&username))?;
     store.delete_user(&username).await?;
     let message = format!("User {username} deleted successfully");
     let deleted = DeletedUser {

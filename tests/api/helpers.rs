@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ecommerce_service::config::{LogFormat, NotificationSettings, Settings, StoreSettings};
+use ecommerce_service::config::{
+    AuthSettings, LogFormat, NotificationSettings, Settings, StoreSettings,
+};
 use ecommerce_service::startup::Application;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -57,6 +59,10 @@ pub fn moto_endpoint() -> String {
 }
 
 pub async fn spawn_app(kind: EngineKind) -> TestApp {
+    spawn_app_with_auth(kind, AuthSettings::Off).await
+}
+
+pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestApp {
     let (store, data_dir) = match kind {
         EngineKind::Embedded => {
             let dir = TempDir::new().expect("a temporary data directory");
@@ -83,6 +89,7 @@ pub async fn spawn_app(kind: EngineKind) -> TestApp {
         log_format: LogFormat::Pretty,
         shutdown_timeout: Duration::from_secs(1),
         notifications: NotificationSettings::off(),
+        auth,
     };
     let app = Application::build(&settings).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());

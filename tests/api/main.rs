@@ -1,5 +1,6 @@
 //! The black-box suite: one binary, so it links once.
 
+mod auth;
 mod concurrency;
 mod deployment;
 mod dynamodb_requests;

@@ -1,0 +1,119 @@
+//! The issuer's signing keys: fetched at start-up, cached, and refreshed
+//! when a token names a key we do not know, at most once per interval so a
+//! flood of made-up `kid`s cannot hammer the issuer.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use jsonwebtoken::DecodingKey;
+use serde::Deserialize;
+use tokio::sync::{Mutex, RwLock};
+
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct KeySet {
+    url: String,
+    client: reqwest::Client,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    /// When an unknown `kid` last caused a fetch; held while fetching so
+    /// concurrent requests wait for one fetch instead of each starting one.
+    last_refresh: Mutex<Option<Instant>>,
+    refresh_interval: Duration,
+}
+
+#[derive(Deserialize)]
+struct Document {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kid: Option<String>,
+    kty: String,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(rename = "use", default)]
+    usage: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+pub enum Lookup {
+    Found(DecodingKey),
+    Unknown,
+}
+
+impl KeySet {
+    pub async fn load(url: String, refresh_interval: Duration) -> anyhow::Result<Self> {
+        // reqwest's rustls needs a process-wide provider; the SDK's is aws-lc-rs.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .build()
+            .context("cannot build the JWKS client")?;
+        let set = Self {
+            url,
+            client,
+            keys: RwLock::new(HashMap::new()),
+            last_refresh: Mutex::new(None),
+            refresh_interval,
+        };
+        let keys = set.fetch().await?;
+        tracing::info!(url = %set.url, keys = keys.len(), "signing keys loaded");
+        *set.keys.write().await = keys;
+        Ok(set)
+    }
+
+    pub async fn get(&self, kid: &str) -> anyhow::Result<Lookup> {
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(Lookup::Found(key.clone()));
+        }
+        let mut last = self.last_refresh.lock().await;
+        // Another request may have refreshed while this one waited.
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(Lookup::Found(key.clone()));
+        }
+        if last.is_some_and(|at| at.elapsed() < self.refresh_interval) {
+            return Ok(Lookup::Unknown);
+        }
+        *last = Some(Instant::now());
+        let keys = self.fetch().await?;
+        tracing::info!(url = %self.url, keys = keys.len(), "signing keys refreshed for an unknown kid");
+        let found = keys.get(kid).cloned();
+        *self.keys.write().await = keys;
+        Ok(found.map_or(Lookup::Unknown, Lookup::Found))
+    }
+
+    async fn fetch(&self) -> anyhow::Result<HashMap<String, DecodingKey>> {
+        let document: Document = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .with_context(|| format!("cannot fetch the JWKS from {}", self.url))?
+            .json()
+            .await
+            .with_context(|| format!("{} is not a JWKS document", self.url))?;
+        let mut keys = HashMap::new();
+        for jwk in document.keys {
+            // Only RSA signing keys with an id can verify our RS256 tokens.
+            let usable = jwk.kty == "RSA"
+                && jwk.alg.as_deref().is_none_or(|alg| alg == "RS256")
+                && jwk.usage.as_deref().is_none_or(|usage| usage == "sig");
+            let (Some(kid), Some(n), Some(e), true) = (jwk.kid, jwk.n, jwk.e, usable) else {
+                continue;
+            };
+            match DecodingKey::from_rsa_components(&n, &e) {
+                Ok(key) => {
+                    keys.insert(kid, key);
+                }
+                Err(error) => {
+                    tracing::warn!(%kid, %error, "skipping a JWKS key that does not parse")
+                }
+            }
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,118 @@
+//! RS256 token verification: signature, issuer, expiry, not-before, and the
+//! audience (`aud` on ID tokens, `client_id` on Cognito access tokens).
+
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+
+use super::jwks::{KeySet, Lookup};
+use super::{AuthError, Groups, Principal};
+use crate::config::AuthSettings;
+use crate::domain::Username;
+
+/// Clock skew tolerated between the issuer and this service.
+const LEEWAY_SECONDS: u64 = 30;
+
+pub struct Verifier {
+    keys: KeySet,
+    validation: Validation,
+    audiences: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    username: Option<String>,
+    #[serde(rename = "cognito:username")]
+    cognito_username: Option<String>,
+    aud: Option<Audience>,
+    client_id: Option<String>,
+    #[serde(rename = "cognito:groups", default)]
+    groups: Vec<String>,
+}
+
+impl Verifier {
+    pub async fn start(settings: &AuthSettings) -> anyhow::Result<Self> {
+        let AuthSettings::Jwt {
+            issuer,
+            jwks_url,
+            audiences,
+            refresh_interval,
+        } = settings
+        else {
+            anyhow::bail!("the verifier needs AUTH_MODE=jwt");
+        };
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        // Checked below: Cognito access tokens carry client_id, not aud.
+        validation.validate_aud = false;
+        Ok(Self {
+            keys: KeySet::load(jwks_url.clone(), *refresh_interval).await?,
+            validation,
+            audiences: audiences.clone(),
+        })
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthError::Invalid("malformed token"))?;
+        // The key decides the algorithm: anything but RS256 (none, HS256
+        // signed with the public key, ...) is refused before any key is used.
+        if header.alg != Algorithm::RS256 {
+            return Err(AuthError::Invalid("unsupported algorithm"));
+        }
+        let kid = header.kid.ok_or(AuthError::Invalid("no key id"))?;
+        let key = match self
+            .keys
+            .get(&kid)
+            .await
+            .map_err(AuthError::KeysUnavailable)?
+        {
+            Lookup::Found(key) => key,
+            Lookup::Unknown => return Err(AuthError::Invalid("unknown key id")),
+        };
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+            .map_err(|error| {
+                use jsonwebtoken::errors::ErrorKind;
+                AuthError::Invalid(match error.kind() {
+                    ErrorKind::ExpiredSignature => "expired",
+                    ErrorKind::ImmatureSignature => "not yet valid",
+                    ErrorKind::InvalidIssuer => "wrong issuer",
+                    ErrorKind::InvalidSignature => "bad signature",
+                    ErrorKind::MissingRequiredClaim(_) => "missing claim",
+                    _ => "malformed token",
+                })
+            })?
+            .claims;
+        let audience_ok = match &claims.aud {
+            Some(Audience::One(aud)) => self.audiences.contains(aud),
+            Some(Audience::Many(auds)) => auds.iter().any(|aud| self.audiences.contains(aud)),
+            None => claims
+                .client_id
+                .as_ref()
+                .is_some_and(|id| self.audiences.contains(id)),
+        };
+        if !audience_ok {
+            return Err(AuthError::Invalid("wrong audience"));
+        }
+        let username = claims
+            .username
+            .or(claims.cognito_username)
+            .ok_or(AuthError::Invalid("no username claim"))?;
+        let username = Username::parse(&username)
+            .map_err(|_| AuthError::Invalid("unusable username claim"))?;
+        let groups = Groups {
+            admin: claims.groups.iter().any(|g| g == "admin"),
+            fulfilment: claims.groups.iter().any(|g| g == "fulfilment"),
+        };
+        Ok(Principal { username, groups })
+    }
+}

@@ -1,0 +1,42 @@
+//! The caller of a request, from its `Authorization` header. Handlers take a
+//! `Caller` argument, so a route cannot forget to authenticate, and check
+//! what the caller may do before they touch the store.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use super::error::ApiError;
+use crate::auth::{Authenticator, Caller};
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let authenticator = request
+            .app_data::<web::Data<Authenticator>>()
+            .map(|data| data.get_ref().clone());
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|value| value.as_bytes().to_vec());
+        Box::pin(async move {
+            let authenticator = authenticator.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("no authenticator configured"))
+            })?;
+            Ok(authenticator.caller(authorization.as_deref()).await?)
+        })
+    }
+}
+
+/// `Err(403)` unless the rule allowed it.
+pub fn allow(allowed: bool) -> Result<(), ApiError> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}

@@ -1,0 +1,551 @@
+//! AUTH_MODE=jwt: tokens signed with test-generated RSA keys, served from a
+//! local JWKS endpoint; every protected route against own data, another
+//! user's data, an admin and fulfilment.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ecommerce_service::config::AuthSettings;
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{EngineKind, TestApp, spawn_app_with_auth};
+
+const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test";
+const CLIENT_ID: &str = "test-client";
+
+struct SigningKey {
+    pair: RsaKeyPair,
+    kid: String,
+}
+
+impl SigningKey {
+    fn generate(kid: &str) -> Self {
+        Self {
+            pair: RsaKeyPair::generate(KeySize::Rsa2048).unwrap(),
+            kid: kid.to_owned(),
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        let public = self.pair.public_key();
+        json!({
+            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid,
+            "n": B64.encode(public.modulus().big_endian_without_leading_zero()),
+            "e": B64.encode(public.exponent().big_endian_without_leading_zero()),
+        })
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        self.sign_as(&self.kid, claims)
+    }
+
+    fn sign_as(&self, kid: &str, claims: &Value) -> String {
+        let input = signing_input(&json!({"alg": "RS256", "typ": "JWT", "kid": kid}), claims);
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut signature,
+            )
+            .unwrap();
+        format!("{input}.{}", B64.encode(signature))
+    }
+}
+
+fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    )
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A Cognito access token's claims.
+fn claims(username: &str, groups: &[&str]) -> Value {
+    json!({
+        "iss": ISSUER, "client_id": CLIENT_ID, "token_use": "access",
+        "username": username, "cognito:groups": groups,
+        "iat": now(), "exp": now() + 600,
+    })
+}
+
+/// A JWKS endpoint whose keys a test can swap, counting its fetches.
+struct Jwks {
+    url: String,
+    keys: Arc<Mutex<Vec<Value>>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl Jwks {
+    async fn serve(keys: Vec<Value>) -> Self {
+        let keys = Arc::new(Mutex::new(keys));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (served, counted) = (Arc::clone(&keys), Arc::clone(&fetches));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            let (served, counted) = (Arc::clone(&served), Arc::clone(&counted));
+            App::new().route(
+                "/jwks.json",
+                web::get().to(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let keys = served.lock().unwrap().clone();
+                    async move { HttpResponse::Ok().json(json!({ "keys": keys })) }
+                }),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Self { url, keys, fetches }
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+async fn spawn_with_jwks(jwks: &Jwks) -> TestApp {
+    spawn_app_with_auth(
+        EngineKind::Embedded,
+        AuthSettings::Jwt {
+            issuer: ISSUER.into(),
+            jwks_url: jwks.url.clone(),
+            audiences: vec![CLIENT_ID.into()],
+            refresh_interval: Duration::from_secs(60),
+        },
+    )
+    .await
+}
+
+fn bearer(request: RequestBuilder, token: &str) -> RequestBuilder {
+    request.header("Authorization", format!("Bearer {token}"))
+}
+
+async fn assert_unauthorized(app: &TestApp, token: Option<&str>, why: &str) {
+    let mut request = app.client.get(app.url("/users/alice"));
+    if let Some(token) = token {
+        request = bearer(request, token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer ") && challenge.contains("error=\""),
+        "{why}: {challenge}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED", "{why}");
+}
+
+#[tokio::test]
+async fn refuses_every_token_it_cannot_trust() {
+    let key = SigningKey::generate("key-1");
+    let jwks = Jwks::serve(vec![key.jwk()]).await;
+    let app = spawn_with_jwks(&jwks).await;
+    let valid = key.sign(&claims("alice", &[]));
+    let response = bearer(app.client.get(app.url("/users/alice")), &valid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "a valid token reaches the store"
+    );
+
+    assert_unauthorized(&app, None, "no token").await;
+    let response = app
+        .client
+        .get(app.url("/users/alice"))
+        .header("Authorization", format!("Basic {valid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "not a bearer scheme"
+    );
+    assert_unauthorized(&app, Some("not-a-jwt"), "garbage").await;
+
+    let mut expired = claims("alice", &[]);
+    expired["exp"] = json!(now() - 3600);
+    assert_unauthorized(&app, Some(&key.sign(&expired)), "expired").await;
+    let mut early = claims("alice", &[]);
+    early["nbf"] = json!(now() + 3600);
+    assert_unauthorized(&app, Some(&key.sign(&early)), "not yet valid").await;
+    let mut issuer = claims("alice", &[]);
+    issuer["iss"] = json!("https://evil.example.com");
+    assert_unauthorized(&app, Some(&key.sign(&issuer)), "wrong issuer").await;
+    let mut audience = claims("alice", &[]);
+    audience["client_id"] = json!("another-client");
+    assert_unauthorized(&app, Some(&key.sign(&audience)), "wrong audience").await;
+    let mut no_user = claims("alice", &[]);
+    no_user.as_object_mut().unwrap().remove("username");
+    assert_unauthorized(&app, Some(&key.sign(&no_user)), "no username claim").await;
+
+    // alg=none: a header and claims with an empty signature.
+    let none = format!(
+        "{}.",
+        signing_input(
+            &json!({"alg": "none", "kid": "key-1"}),
+            &claims("alice", &[])
+        )
+    );
+    assert_unauthorized(&app, Some(&none), "alg=none").await;
+    // HS256 with the public key as the HMAC secret: the classic key confusion.
+    let public_key = key.pair.public_key().as_ref().to_vec();
+    let input = signing_input(
+        &json!({"alg": "HS256", "kid": "key-1"}),
+        &claims("alice", &[]),
+    );
+    let mac = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &public_key),
+        input.as_bytes(),
+    );
+    let confused = format!("{input}.{}", B64.encode(mac.as_ref()));
+    assert_unauthorized(&app, Some(&confused), "HS256 signed with the public key").await;
+    // Signed by another key that claims the trusted key's id.
+    let impostor = SigningKey::generate("key-1");
+    assert_unauthorized(
+        &app,
+        Some(&impostor.sign(&claims("alice", &[]))),
+        "bad signature",
+    )
+    .await;
+    // A tampered payload under a genuine signature.
+    let mut parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+    parts[1] = B64.encode(claims("admin", &["admin"]).to_string());
+    assert_unauthorized(&app, Some(&parts.join(".")), "tampered claims").await;
+}
+
+#[tokio::test]
+async fn an_id_token_with_the_client_as_audience_is_accepted() {
+    let key = SigningKey::generate("key-1");
+    let jwks = Jwks::serve(vec![key.jwk()]).await;
+    let app = spawn_with_jwks(&jwks).await;
+    let id_token = json!({
+        "iss": ISSUER, "aud": CLIENT_ID, "token_use": "id", "cognito:username": "alice",
+        "email": "alice@example.com", "iat": now(), "exp": now() + 600,
+    });
+    let response = bearer(app.client.post(app.url("/add_user")), &key.sign(&id_token))
+        .json(&json!({"email": "alice@example.com", "name": "Alice", "username": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn rotated_keys_are_fetched_once_and_unknown_kids_cannot_hammer_the_issuer() {
+    let old = SigningKey::generate("old");
+    let jwks = Jwks::serve(vec![old.jwk()]).await;
+    let app = spawn_with_jwks(&jwks).await;
+    assert_eq!(jwks.fetches(), 1, "keys are fetched at start-up");
+    let status = |token: String| {
+        let request = bearer(app.client.get(app.url("/users/alice")), &token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        status(old.sign(&claims("alice", &[]))).await,
+        StatusCode::NOT_FOUND
+    );
+
+    // The issuer rotates: the new key replaces the old one.
+    let new = SigningKey::generate("new");
+    *jwks.keys.lock().unwrap() = vec![new.jwk()];
+    assert_eq!(
+        status(new.sign(&claims("alice", &[]))).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(jwks.fetches(), 2, "one refresh for the new kid");
+    assert_eq!(
+        status(new.sign(&claims("alice", &[]))).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(jwks.fetches(), 2, "the new key is cached");
+    assert_eq!(
+        status(old.sign(&claims("alice", &[]))).await,
+        StatusCode::UNAUTHORIZED,
+        "the retired key no longer verifies"
+    );
+
+    // 30 made-up kids at once: none verifies, and none fetches again within
+    // the refresh interval.
+    let bogus = (0..30).map(|i| status(new.sign_as(&format!("bogus-{i}"), &claims("alice", &[]))));
+    for answer in futures_util::future::join_all(bogus).await {
+        assert_eq!(answer, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(jwks.fetches(), 2, "unknown kids are rate-limited");
+}
+
+/// alice and bob are customers; root is an admin; packer is fulfilment.
+struct World {
+    app: TestApp,
+    tokens: std::collections::HashMap<&'static str, String>,
+}
+
+impl World {
+    async fn new() -> Self {
+        let key = SigningKey::generate("key-1");
+        let jwks = Jwks::serve(vec![key.jwk()]).await;
+        let app = spawn_with_jwks(&jwks).await;
+        let tokens = [
+            ("alice", key.sign(&claims("alice", &[]))),
+            ("bob", key.sign(&claims("bob", &[]))),
+            ("root", key.sign(&claims("root", &["admin"]))),
+            ("packer", key.sign(&claims("packer", &["fulfilment"]))),
+        ]
+        .into_iter()
+        .collect();
+        let world = Self { app, tokens };
+        for user in ["alice", "bob"] {
+            let (status, _) = world.add_user(user, user).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        world
+    }
+
+    fn as_(&self, who: &str, request: RequestBuilder) -> RequestBuilder {
+        bearer(request, &self.tokens[who])
+    }
+
+    async fn send(&self, who: &str, request: RequestBuilder) -> (StatusCode, Value) {
+        let response = self.as_(who, request).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn add_user(&self, who: &str, username: &str) -> (StatusCode, Value) {
+        let body =
+            json!({"email": format!("{username}@example.com"), "name": "N", "username": username});
+        self.send(
+            who,
+            self.app.client.post(self.app.url("/add_user")).json(&body),
+        )
+        .await
+    }
+
+    async fn place_order(&self, who: &str, username: &str) -> (StatusCode, Value) {
+        let body = json!({"amount": 5.5, "numItems": 1, "username": username});
+        self.send(
+            who,
+            self.app.client.post(self.app.url("/orders")).json(&body),
+        )
+        .await
+    }
+
+    async fn alices_order(&self) -> String {
+        let (status, body) = self.place_order("alice", "alice").await;
+        assert_eq!(status, StatusCode::CREATED);
+        body["data"]["OrderId"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(&self, who: &str, path: &str) -> StatusCode {
+        self.send(who, self.app.client.get(self.app.url(path)))
+            .await
+            .0
+    }
+
+    async fn move_order(&self, who: &str, id: &str, status: &str) -> StatusCode {
+        let body = json!({"username": "alice", "status": status});
+        let request = self
+            .app
+            .client
+            .put(self.app.url(&format!("/orders/{id}")))
+            .json(&body);
+        self.send(who, request).await.0
+    }
+}
+
+const OWN_OTHER_ADMIN_FULFILMENT: [&str; 4] = ["alice", "bob", "root", "packer"];
+
+#[tokio::test]
+async fn profiles_belong_to_their_user_and_admins() {
+    let world = World::new().await;
+    // Registering: only oneself, or anyone by an admin.
+    assert_eq!(
+        world.add_user("bob", "carol").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.add_user("packer", "carol").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(world.add_user("root", "carol").await.0, StatusCode::CREATED);
+
+    let expected = [
+        StatusCode::OK,
+        StatusCode::FORBIDDEN,
+        StatusCode::OK,
+        StatusCode::FORBIDDEN,
+    ];
+    for (who, wanted) in OWN_OTHER_ADMIN_FULFILMENT.iter().zip(expected) {
+        assert_eq!(
+            world.get(who, "/users/alice").await,
+            wanted,
+            "GET profile as {who}"
+        );
+        let edit = world
+            .app
+            .client
+            .post(world.app.url("/edit-address"))
+            .query(&[("username", "alice"), ("new_address", "1 Queen St")]);
+        assert_eq!(
+            world.send(who, edit).await.0,
+            wanted,
+            "edit address as {who}"
+        );
+    }
+    // A forbidden lookup does not tell whether the user exists.
+    assert_eq!(
+        world.get("bob", "/users/nobody").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.get("bob", "/users/alice").await,
+        StatusCode::FORBIDDEN
+    );
+
+    let delete = |who: &'static str, user: &str| {
+        let request = world
+            .app
+            .client
+            .delete(world.app.url(&format!("/users/{user}")));
+        world.send(who, request)
+    };
+    assert_eq!(delete("bob", "alice").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(delete("packer", "alice").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(delete("root", "carol").await.0, StatusCode::OK);
+    assert_eq!(delete("alice", "alice").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn orders_are_read_by_their_owner_fulfilment_and_admins() {
+    let world = World::new().await;
+    let expected = [
+        StatusCode::CREATED,
+        StatusCode::FORBIDDEN,
+        StatusCode::CREATED,
+        StatusCode::FORBIDDEN,
+    ];
+    for (who, wanted) in OWN_OTHER_ADMIN_FULFILMENT.iter().zip(expected) {
+        assert_eq!(
+            world.place_order(who, "alice").await.0,
+            wanted,
+            "place for alice as {who}"
+        );
+    }
+    let id = world.alices_order().await;
+    let expected = [
+        StatusCode::OK,
+        StatusCode::FORBIDDEN,
+        StatusCode::OK,
+        StatusCode::OK,
+    ];
+    for (who, wanted) in OWN_OTHER_ADMIN_FULFILMENT.iter().zip(expected) {
+        assert_eq!(
+            world.get(who, "/orders?username=alice").await,
+            wanted,
+            "list as {who}"
+        );
+        let path = format!("/orders/{id}?customer_id=alice");
+        assert_eq!(world.get(who, &path).await, wanted, "get order as {who}");
+    }
+    // By id alone, someone else's order is simply not there for bob.
+    assert_eq!(
+        world.get("bob", &format!("/orders/{id}")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        world.get("alice", &format!("/orders/{id}")).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn customers_may_only_cancel_their_own_orders() {
+    let world = World::new().await;
+    let id = world.alices_order().await;
+    assert_eq!(
+        world.move_order("alice", &id, "PROCESSING").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.move_order("bob", &id, "CANCEL").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.move_order("packer", &id, "PROCESSING").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        world.move_order("root", &id, "SHIPPED").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        world.move_order("bob", &id, "DELIVERED").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.move_order("packer", &id, "DELIVERED").await,
+        StatusCode::OK
+    );
+
+    let second = world.alices_order().await;
+    assert_eq!(
+        world.move_order("alice", &second, "CANCEL").await,
+        StatusCode::OK
+    );
+    let third = world.alices_order().await;
+    assert_eq!(
+        world.move_order("packer", &third, "CANCEL").await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn probes_and_docs_need_no_token() {
+    let world = World::new().await;
+    for path in [
+        "/",
+        "/health/live",
+        "/health/ready",
+        "/api-docs/openapi.json",
+        "/swagger-ui/",
+    ] {
+        let response = world.app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    for path in ["/users/alice", "/orders?username=alice"] {
+        assert_eq!(
+            world.app.get(path).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+}
