@@ -16,6 +16,7 @@ pub const ENV_VARS: &[&str] = &[
     "CREATE_TABLE",
     "LOG_FORMAT",
     "SHUTDOWN_TIMEOUT",
+    "CLIENT_TIMEOUT",
     "NOTIFICATIONS_SOURCE",
     "NOTIFICATIONS_PUBLISHER",
     "NOTIFICATIONS_QUEUE_URL",
@@ -37,6 +38,8 @@ pub struct Settings {
     pub store: StoreSettings,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request's head, and its body.
+    pub client_timeout: Duration,
     pub notifications: NotificationSettings,
     pub auth: AuthSettings,
 }
@@ -166,6 +169,7 @@ impl Settings {
                 (name, value) => return Err(invalid(name, value, "expected json or pretty")),
             },
             shutdown_timeout: seconds(read("SHUTDOWN_TIMEOUT", "20"))?,
+            client_timeout: seconds(read("CLIENT_TIMEOUT", "10"))?,
             notifications,
             auth: auth(&read)?,
         })

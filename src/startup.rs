@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
@@ -35,18 +36,27 @@ impl Application {
         let port = listener.local_addr()?.port();
         let store = Store::new(engine);
         let shared = web::Data::new(store.clone());
+        let client_timeout = settings.client_timeout;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
                 .app_data(authenticator.clone())
+                .app_data(web::Data::new(http::extract::BodyTimeout(client_timeout)))
                 .app_data(http::query_config())
                 .app_data(http::path_config())
                 .configure(http::configure)
                 .default_service(web::to(http::route_not_found))
+                .wrap(from_fn(http::limits::header_size))
                 .wrap(from_fn(http::request_id::echo))
                 .wrap(TracingLogger::<RequestSpan>::new())
         })
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // A client that trickles its request head or body cannot hold a
+        // connection for longer than this (the body's limit is in JsonBody).
+        .client_request_timeout(client_timeout)
+        // Longer than the ALB's 60 s idle timeout, so the balancer, not the
+        // service, closes idle connections and never reuses a closing one.
+        .keep_alive(Duration::from_secs(75))
         // main decides when to stop, so the consumer stops with the server.
         .disable_signals()
         .listen(listener)?

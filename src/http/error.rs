@@ -24,6 +24,10 @@ pub enum ApiError {
     InvalidPageToken,
     #[error("Request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("Request headers are larger than {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+    #[error("The request body did not arrive in time")]
+    RequestTimeout,
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     #[error("Invalid {field}: {reason}")]
@@ -81,6 +85,8 @@ impl ApiError {
             ApiError::InvalidPageToken => "INVALID_PAGE_TOKEN",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::RequestTimeout => "REQUEST_TIMEOUT",
+            ApiError::HeadersTooLarge { .. } => "HEADERS_TOO_LARGE",
             ApiError::Validation { .. } => "VALIDATION_FAILED",
             ApiError::Taken { username: true, .. } => "USERNAME_TAKEN",
             ApiError::Taken { .. } => "EMAIL_TAKEN",
@@ -147,6 +153,8 @@ impl ResponseError for ApiError {
             | ApiError::InvalidPageToken => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Taken { .. } | ApiError::InvalidTransition { .. } => StatusCode::CONFLICT,
             ApiError::UserNotFound | ApiError::OrderNotFound | ApiError::RouteNotFound => {

@@ -3,10 +3,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
@@ -14,6 +15,10 @@ use super::error::ApiError;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// How long reading a request body may take, from the first byte awaited.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub Duration);
 
 /// A JSON request body of at most [`MAX_BODY_BYTES`]. Syntax errors are a
 /// 400; a value of the wrong shape is a 422 naming the offending field.
@@ -31,6 +36,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<usize>().ok());
         let mut payload = payload.take();
+        let timeout = request
+            .app_data::<web::Data<BodyTimeout>>()
+            .map_or(Duration::from_secs(10), |limit| limit.0);
         Box::pin(async move {
             if !content_type_ok {
                 return Err(ApiError::UnsupportedMediaType);
@@ -41,14 +49,21 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             if declared_length.is_some_and(|length| length > MAX_BODY_BYTES) {
                 return Err(too_large);
             }
-            let mut body = Vec::with_capacity(declared_length.unwrap_or(256));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|error| ApiError::MalformedJson(error.to_string()))?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(too_large);
+            let read = async {
+                let mut body = Vec::with_capacity(declared_length.unwrap_or(256));
+                while let Some(chunk) = payload.next().await {
+                    let chunk =
+                        chunk.map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(too_large);
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body)
+            };
+            let body = tokio::time::timeout(timeout, read)
+                .await
+                .map_err(|_| ApiError::RequestTimeout)??;
             parse_json(&body).map(JsonBody)
         })
     }

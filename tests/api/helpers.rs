@@ -58,6 +58,19 @@ pub fn moto_endpoint() -> String {
     )
 }
 
+/// A reqwest client. reqwest's rustls takes the process-wide crypto provider
+/// (the service installs aws-lc-rs only when it builds its JWKS client), so
+/// the tests install the same one rather than depend on test order.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 pub async fn spawn_app(kind: EngineKind) -> TestApp {
     spawn_app_with_auth(kind, AuthSettings::Off).await
 }
@@ -88,6 +101,7 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
         store,
         log_format: LogFormat::Pretty,
         shutdown_timeout: Duration::from_secs(1),
+        client_timeout: Duration::from_secs(2),
         notifications: NotificationSettings::off(),
         auth,
     };
@@ -97,7 +111,7 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: http_client(),
         dynamodb_requests,
         _data_dir: data_dir,
     }

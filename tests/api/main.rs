@@ -6,6 +6,7 @@ mod deployment;
 mod dynamodb_requests;
 mod errors;
 pub mod helpers;
+mod hostile;
 mod notifications;
 mod openapi;
 mod orders;

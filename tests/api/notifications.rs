@@ -408,7 +408,7 @@ async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
         let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
         start_with(&TempDir::new().unwrap(), &pairs)
     };
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let event_types = |messages: &[Message]| -> Vec<(String, String)> {
         messages
             .iter()

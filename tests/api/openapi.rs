@@ -39,7 +39,7 @@ async fn serves_the_spec_and_swagger_ui() {
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("swagger-ui"));
 
-    let no_redirects = reqwest::Client::builder()
+    let no_redirects = crate::helpers::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -92,7 +92,7 @@ impl Drop for Running {
 #[tokio::test]
 async fn sigterm_exits_zero_and_the_data_survives_a_restart() {
     let data_dir = TempDir::new().unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
 
     let first = start(&data_dir);
     let body =
@@ -190,7 +190,7 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
             ("AWS_EC2_METADATA_DISABLED", "true"),
         ],
     );
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
 
     for path in ["/users/john", "/health/ready"] {
         let started = std::time::Instant::now();
@@ -247,7 +247,7 @@ async fn the_embedded_default_logs_an_event_per_placed_order() {
     let data_dir = TempDir::new().unwrap();
     let running = start(&data_dir);
 
-    let order = place_order(&reqwest::Client::new(), &running.address).await;
+    let order = place_order(&crate::helpers::http_client(), &running.address).await;
 
     let event = running.wait_for_log(is_event_for(&order));
     assert_eq!(event["event_type"], "OrderPlaced");
@@ -264,7 +264,7 @@ async fn the_embedded_default_logs_an_event_per_placed_order() {
 async fn a_change_not_yet_published_is_published_after_a_restart() {
     let data_dir = TempDir::new().unwrap();
     let unpublished = start_with(&data_dir, &[("NOTIFICATIONS_SOURCE", "off")]);
-    let order = place_order(&reqwest::Client::new(), &unpublished.address).await;
+    let order = place_order(&crate::helpers::http_client(), &unpublished.address).await;
     assert_eq!(unpublished.terminate().code(), Some(0));
 
     let restarted = start(&data_dir);
@@ -278,7 +278,7 @@ async fn a_change_not_yet_published_is_published_after_a_restart() {
 async fn each_request_ends_with_one_line_naming_its_route_status_and_latency() {
     let data_dir = TempDir::new().unwrap();
     let running = start(&data_dir);
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http_client()
         .get(format!("{}/users/nobody-here", running.address))
         .header("x-request-id", "trace-me-1")
         .send()
