@@ -30,6 +30,7 @@ test('the table has the single-table keys, GSI1, a stream and PITR, and is kept 
       StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       DeletionProtectionEnabled: true,
+      TimeToLiveSpecification: { AttributeName: 'ExpiresAt', Enabled: true },
       GlobalSecondaryIndexes: [
         Match.objectLike({
           IndexName: 'GSI1',

@@ -5,6 +5,7 @@
 
 mod amount;
 mod email;
+mod idempotency_key;
 mod item_count;
 mod order;
 mod order_id;
@@ -17,6 +18,7 @@ mod username;
 
 pub use amount::Amount;
 pub use email::Email;
+pub use idempotency_key::IdempotencyKey;
 pub use item_count::ItemCount;
 pub use order::{NewOrder, Order};
 pub use order_id::OrderId;

@@ -38,6 +38,8 @@ pub enum ApiError {
     UserNotFound,
     #[error("Order not found")]
     OrderNotFound,
+    #[error("This Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
     #[error("An order cannot move from {from} to {to}")]
     InvalidTransition { from: OrderStatus, to: OrderStatus },
     #[error("Authentication required: {0}")]
@@ -92,6 +94,7 @@ impl ApiError {
             ApiError::Taken { .. } => "EMAIL_TAKEN",
             ApiError::UserNotFound => "USER_NOT_FOUND",
             ApiError::OrderNotFound => "ORDER_NOT_FOUND",
+            ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ApiError::InvalidTransition { .. } => "INVALID_STATUS_TRANSITION",
             ApiError::Unauthorized(_) => "UNAUTHORIZED",
             ApiError::Forbidden => "FORBIDDEN",
@@ -155,7 +158,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation { .. } | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Taken { .. } | ApiError::InvalidTransition { .. } => StatusCode::CONFLICT,
             ApiError::UserNotFound | ApiError::OrderNotFound | ApiError::RouteNotFound => {
                 StatusCode::NOT_FOUND
@@ -228,6 +233,7 @@ impl From<StoreError> for ApiError {
             StoreError::Taken { username, email } => ApiError::Taken { username, email },
             StoreError::UserNotFound => ApiError::UserNotFound,
             StoreError::OrderNotFound => ApiError::OrderNotFound,
+            StoreError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             StoreError::InvalidTransition { from, to } => ApiError::InvalidTransition { from, to },
             StoreError::Unavailable(source) => ApiError::Unavailable(source),
             StoreError::Internal(source) => ApiError::Internal(source),

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::domain::IdempotencyKey;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -132,6 +133,32 @@ fn data_error_reason(error: &serde_json::Error) -> String {
 /// A value that must be present, or a 422 naming it.
 pub fn required<T>(field: &str, value: Option<T>) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::missing(field))
+}
+
+const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+/// Set on an answer that repeats an earlier placement under the same key.
+const REPLAYED_HEADER: &str = "Idempotent-Replayed";
+
+pub fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
+    let raw = value.to_str().map_err(|_| ApiError::Validation {
+        field: IDEMPOTENCY_HEADER.into(),
+        reason: "must be printable ASCII".into(),
+    })?;
+    IdempotencyKey::parse(raw)
+        .map(Some)
+        .map_err(ApiError::invalid(IDEMPOTENCY_HEADER))
+}
+
+/// `201 Created`, marked when it repeats an earlier write's answer.
+pub fn created(replayed: bool) -> actix_web::HttpResponseBuilder {
+    let mut response = actix_web::HttpResponse::Created();
+    if replayed {
+        response.insert_header((REPLAYED_HEADER, "true"));
+    }
+    response
 }
 
 #[cfg(test)]

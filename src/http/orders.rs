@@ -1,12 +1,12 @@
 //! The order routes of the original OrderService.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::allow;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, required};
+use super::extract::{JsonBody, created, idempotency_key, required};
 use super::views::{Envelope, ListingEntry, OrderFetched, OrderView, OrdersListing, UserView};
 use crate::auth::Caller;
 use crate::domain::{Amount, ItemCount, NewOrder, OrderId, OrderStatus, PageToken, Username};
@@ -75,6 +75,7 @@ fn order_id(raw: &str) -> Result<OrderId, ApiError> {
 #[utoipa::path(
     post, path = "/orders", tag = "orders",
     request_body = PlaceOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 128 printable characters. A retry with the same key and body within 24 hours gets the first answer (with `Idempotent-Replayed: true`) and places nothing; a different body under the key is a 422 IDEMPOTENCY_KEY_REUSED.")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Order placed", body = Envelope<OrderView>),
@@ -84,11 +85,12 @@ fn order_id(raw: &str) -> Result<OrderId, ApiError> {
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 422, description = "Invalid field, or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
         (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn place_order(
+    request: HttpRequest,
     store: web::Data<Store>,
     caller: Caller,
     JsonBody(body): JsonBody<PlaceOrderRequest>,
@@ -101,10 +103,11 @@ pub async fn place_order(
         username: username("username", &required("username", body.username)?)?,
     };
     allow(caller.may_act_for(&new_order.username))?;
-    let order = store.place_order(new_order).await?;
-    Ok(HttpResponse::Created().json(Envelope::new(
+    let key = idempotency_key(&request)?;
+    let placement = store.place_order(new_order, key.as_ref()).await?;
+    Ok(created(placement.replayed).json(Envelope::new(
         "Order placed successfully",
-        OrderView::from(order),
+        OrderView::from(placement.value),
     )))
 }
 

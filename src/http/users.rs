@@ -1,12 +1,12 @@
 //! The user routes of the original UserService.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::allow;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, required};
+use super::extract::{JsonBody, created, idempotency_key, required};
 use super::views::{DeletedUser, Envelope, UserView};
 use crate::auth::Caller;
 use crate::domain::{Address, Email, Name, NewUser, Username};
@@ -45,6 +45,7 @@ fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
 #[utoipa::path(
     post, path = "/add_user", tag = "users",
     request_body = AddUserRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 128 printable characters. A retry with the same key and body within 24 hours gets the first answer (with `Idempotent-Replayed: true`) and writes nothing; a different body under the key is a 422 IDEMPOTENCY_KEY_REUSED.")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "User created", body = Envelope<UserView>),
@@ -54,11 +55,12 @@ fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
         (status = 409, description = "USERNAME_TAKEN or EMAIL_TAKEN (details.conflicts lists both when both are taken)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 422, description = "Invalid field, or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
         (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn add_user(
+    request: HttpRequest,
     store: web::Data<Store>,
     caller: Caller,
     JsonBody(body): JsonBody<AddUserRequest>,
@@ -69,9 +71,11 @@ pub async fn add_user(
         username: parse_username("username", &required("username", body.username)?)?,
     };
     allow(caller.may_act_for(&new_user.username))?;
-    let user = store.register(new_user).await?;
+    let key = idempotency_key(&request)?;
+    let registered = store.register(new_user, key.as_ref()).await?;
+    let user = registered.value;
     let message = format!("User {} added successfully", user.username);
-    Ok(HttpResponse::Created().json(Envelope::new(message, UserView::from(user))))
+    Ok(created(registered.replayed).json(Envelope::new(message, UserView::from(user))))
 }
 
 /// Fetch a user's profile.

@@ -335,6 +335,12 @@ impl Expression {
                 };
                 Some(format!("{exists} AND {check}"))
             }
+            Condition::NotExistsOrBelow(name, limit) => {
+                self.names.insert("#pk".into(), PK.into());
+                let name = self.name("c", name);
+                let limit = self.value("c", Value::N(limit.to_string()));
+                Some(format!("attribute_not_exists(#pk) OR {name} < {limit}"))
+            }
         }
     }
 

@@ -25,6 +25,9 @@ pub enum Condition {
     NotExists,
     /// The item exists and the attribute check holds.
     ExistsAnd(AttributeCheck),
+    /// The item is absent, or its numeric attribute is below the value: an
+    /// expired record that TTL has not removed yet counts as absent.
+    NotExistsOrBelow(&'static str, i64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +53,11 @@ impl Condition {
             (Condition::ExistsAnd(AttributeCheck::Absent(name)), Some(item)) => {
                 !item.contains_key(*name)
             }
+            (Condition::NotExistsOrBelow(_, _), None) => true,
+            (Condition::NotExistsOrBelow(name, limit), Some(item)) => match item.get(*name) {
+                Some(Value::N(number)) => number.parse::<i64>().is_ok_and(|n| n < *limit),
+                _ => false,
+            },
         }
     }
 }
@@ -218,5 +226,17 @@ mod tests {
         let absent = Condition::ExistsAnd(AttributeCheck::Absent("Deleting"));
         assert!(absent.holds_for(Some(&placed)));
         assert!(!absent.holds_for(None));
+    }
+
+    #[test]
+    fn an_expired_record_counts_as_absent() {
+        let expires_at = |at: i64| Item::from([("ExpiresAt".to_owned(), Value::N(at.to_string()))]);
+        let now = 1_800_000_000;
+        let unexpired_or_absent = Condition::NotExistsOrBelow("ExpiresAt", now);
+        assert!(unexpired_or_absent.holds_for(None));
+        assert!(unexpired_or_absent.holds_for(Some(&expires_at(now - 1))));
+        assert!(!unexpired_or_absent.holds_for(Some(&expires_at(now))));
+        assert!(!unexpired_or_absent.holds_for(Some(&expires_at(now + 86_400))));
+        assert!(!unexpired_or_absent.holds_for(Some(&item("PLACED"))));
     }
 }

@@ -11,6 +11,8 @@ pub enum StoreError {
     UserNotFound,
     #[error("order not found")]
     OrderNotFound,
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
     #[error("an order cannot move from {from} to {to}")]
     InvalidTransition { from: OrderStatus, to: OrderStatus },
     #[error("the store is temporarily unavailable")]

@@ -12,7 +12,7 @@
 //! (`#` < `C`), and by ULID among themselves, so one descending query returns
 //! the customer and then the newest orders.
 
-use crate::domain::{Email, OrderId, Username};
+use crate::domain::{Email, IdempotencyKey, OrderId, Username};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -25,6 +25,7 @@ const CUSTOMER_EMAIL: &str = "CUSTOMEREMAIL#";
 const ORDER_SK: &str = "#ORDER#";
 const ORDER_GSI: &str = "ORDER#";
 const HEALTH_PROBE: &str = "HEALTHCHECK#PROBE";
+const IDEMPOTENCY: &str = "IDEMPOTENCY#";
 const STREAM_CHECKPOINT: &str = "STREAMCHECKPOINT#";
 
 /// The primary key of one item.
@@ -76,6 +77,24 @@ pub fn order_gsi1_partition(id: OrderId) -> String {
 }
 
 /// A key no item ever has; reading it proves the engine answers.
+/// Which write an idempotency key belongs to: keys of different
+/// operations never collide.
+#[derive(Debug, Clone, Copy)]
+pub enum IdempotentWrite {
+    Registration,
+    Placement,
+}
+
+/// An idempotency record: its own partition, so it can be written in the
+/// same transaction as the write it guards and expire on its own.
+pub fn idempotency(write: IdempotentWrite, key: &IdempotencyKey) -> Key {
+    let scope = match write {
+        IdempotentWrite::Registration => "USER#",
+        IdempotentWrite::Placement => "ORDER#",
+    };
+    Key::same(format!("{IDEMPOTENCY}{scope}{}", key.as_str()))
+}
+
 pub fn health_probe() -> Key {
     Key::same(HEALTH_PROBE.to_owned())
 }

@@ -8,20 +8,90 @@ pub mod keys;
 pub mod records;
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::domain::{
-    Address, NewOrder, NewUser, Order, OrderId, OrderStatus, Timestamp, User, Username,
+    Address, IdempotencyKey, NewOrder, NewUser, Order, OrderId, OrderStatus, Timestamp, User,
+    Username,
 };
 use engine::{
-    AttributeCheck, Condition, Direction, Engine, EngineError, Index, Item, Query, Value, WriteOp,
+    AttributeCheck, Condition, ConditionFailed, Direction, Engine, EngineError, Index, Item, Query,
+    Value, WriteOp,
 };
 pub use error::StoreError;
+use keys::IdempotentWrite;
 use records::{ADDRESS, DELETING, STATUS, UPDATED_AT};
 
 /// Orders are removed in chunks this size when a user is deleted (DynamoDB's
 /// limit for one transaction).
 const DELETE_CHUNK: usize = dynamodb::MAX_TRANSACTION_ITEMS;
+
+/// How long a retry with the same `Idempotency-Key` gets the first answer.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a write produced, and whether this answer replays an earlier write
+/// under the same idempotency key.
+#[derive(Debug)]
+pub struct Written<T> {
+    pub value: T,
+    pub replayed: bool,
+}
+
+impl<T> Written<T> {
+    fn new(value: T) -> Self {
+        Self {
+            value,
+            replayed: false,
+        }
+    }
+
+    fn replayed(value: T) -> Self {
+        Self {
+            value,
+            replayed: true,
+        }
+    }
+}
+
+/// The write that records an idempotency key with the item it guards; it
+/// fails if the key has an unexpired record.
+fn idempotency_guard(
+    write: IdempotentWrite,
+    key: Option<&IdempotencyKey>,
+    written: &Item,
+    fingerprint: &str,
+) -> Option<WriteOp> {
+    let key = keys::idempotency(write, key?);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expires_at = now + IDEMPOTENCY_TTL.as_secs() as i64;
+    Some(WriteOp::Put {
+        item: records::idempotency_item(&key, written, fingerprint, expires_at),
+        condition: Condition::NotExistsOrBelow(records::EXPIRES_AT, now),
+    })
+}
+
+/// When the guard at `index` failed: the first write's item if the request
+/// is the same, `IdempotencyKeyReused` if it is not. `None` when the guard
+/// held (or there was none) and another condition failed.
+fn replay(
+    failed: &ConditionFailed,
+    index: usize,
+    fingerprint: &str,
+) -> Result<Option<Item>, StoreError> {
+    let Some(failure) = failed.failed(index) else {
+        return Ok(None);
+    };
+    let record = failure.current.as_ref().ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!(
+            "an idempotency record's condition failed without its item"
+        ))
+    })?;
+    let (recorded, first) = records::from_idempotency_item(record)?;
+    if recorded != fingerprint {
+        return Err(StoreError::IdempotencyKeyReused);
+    }
+    Ok(Some(first))
+}
 
 #[derive(Clone)]
 pub struct Store {
@@ -62,7 +132,13 @@ impl Store {
 
     /// Writes the profile and the email reservation in one transaction; each
     /// is conditional on not existing yet.
-    pub async fn register(&self, new: NewUser) -> Result<User, StoreError> {
+    /// Registers a user and reserves their email in one atomic write; under
+    /// an idempotency key, as [`Store::place_order`] describes.
+    pub async fn register(
+        &self,
+        new: NewUser,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Written<User>, StoreError> {
         let user = User {
             username: new.username,
             email: new.email,
@@ -70,9 +146,16 @@ impl Store {
             address: None,
             created_at: Timestamp::now(),
         };
-        let ops = vec![
+        let fingerprint = format!(
+            "{}|{}|{}",
+            user.username,
+            user.email.as_str(),
+            user.name.as_str()
+        );
+        let user_item = records::user_item(&user);
+        let mut ops = vec![
             WriteOp::Put {
-                item: records::user_item(&user),
+                item: user_item.clone(),
                 condition: Condition::NotExists,
             },
             WriteOp::Put {
@@ -80,12 +163,24 @@ impl Store {
                 condition: Condition::NotExists,
             },
         ];
+        let guard = idempotency_guard(
+            IdempotentWrite::Registration,
+            idempotency_key,
+            &user_item,
+            &fingerprint,
+        );
+        ops.extend(guard);
         match self.engine.write(ops).await {
-            Ok(()) => Ok(user),
-            Err(EngineError::ConditionFailed(failed)) => Err(StoreError::Taken {
-                username: failed.failed(0).is_some(),
-                email: failed.failed(1).is_some(),
-            }),
+            Ok(()) => Ok(Written::new(user)),
+            Err(EngineError::ConditionFailed(failed)) => {
+                if let Some(first) = replay(&failed, 2, &fingerprint)? {
+                    return Ok(Written::replayed(records::user_from_item(&first)?));
+                }
+                Err(StoreError::Taken {
+                    username: failed.failed(0).is_some(),
+                    email: failed.failed(1).is_some(),
+                })
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -182,7 +277,15 @@ impl Store {
 
     /// Places the order only if its customer exists, checked in the same
     /// atomic write.
-    pub async fn place_order(&self, new: NewOrder) -> Result<Order, StoreError> {
+    /// Places an order. Under an idempotency key, the order and the key's
+    /// record are one atomic write: a retry of the same request finds the
+    /// record and gets the first answer back; a different request under the
+    /// same key is refused. Records expire after [`IDEMPOTENCY_TTL`].
+    pub async fn place_order(
+        &self,
+        new: NewOrder,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Written<Order>, StoreError> {
         let created_at = Timestamp::now();
         let order = Order {
             id: self.next_order_id(created_at),
@@ -193,20 +296,42 @@ impl Store {
             created_at,
             updated_at: None,
         };
-        let ops = vec![
+        let fingerprint = format!(
+            "{}|{}|{}",
+            order.owner,
+            order.amount.to_text(),
+            order.items.get()
+        );
+        let order_item = records::order_item(&order);
+        let mut ops = vec![
             WriteOp::Check {
                 key: keys::customer(&new.username),
                 condition: active_customer(),
             },
             WriteOp::Put {
-                item: records::order_item(&order),
+                item: order_item.clone(),
                 condition: Condition::NotExists,
             },
         ];
+        let guard = idempotency_guard(
+            IdempotentWrite::Placement,
+            idempotency_key,
+            &order_item,
+            &fingerprint,
+        );
+        ops.extend(guard);
         match self.engine.write(ops).await {
-            Ok(()) => Ok(order),
-            Err(EngineError::ConditionFailed(failed)) if failed.failed(0).is_some() => {
-                Err(StoreError::UserNotFound)
+            Ok(()) => Ok(Written::new(order)),
+            Err(EngineError::ConditionFailed(failed)) => {
+                // The key's record is checked first: the original answer
+                // stands even if the customer was deleted since.
+                if let Some(first) = replay(&failed, 2, &fingerprint)? {
+                    return Ok(Written::replayed(records::order_from_item(&first)?));
+                }
+                if failed.failed(0).is_some() {
+                    return Err(StoreError::UserNotFound);
+                }
+                Err(EngineError::ConditionFailed(failed).into())
             }
             Err(error) => Err(error.into()),
         }

@@ -25,6 +25,12 @@ pub const DELETING: &str = "Deleting";
 /// Stream checkpoints: the last sequence number handled, or that the shard is done.
 pub const SEQUENCE_NUMBER: &str = "SequenceNumber";
 pub const FINISHED: &str = "Finished";
+/// Idempotency records: what the request was, when the record expires (the
+/// table's TTL attribute, epoch seconds), and the key of the item it wrote.
+pub const FINGERPRINT: &str = "Fingerprint";
+pub const EXPIRES_AT: &str = "ExpiresAt";
+pub const ORIGINAL_PK: &str = "OriginalPK";
+pub const ORIGINAL_SK: &str = "OriginalSK";
 
 fn s(value: impl Into<String>) -> Value {
     Value::S(value.into())
@@ -140,6 +146,45 @@ fn corrupt(attribute: &str) -> StoreError {
     StoreError::Internal(anyhow::anyhow!(
         "a stored item has a missing or invalid {attribute}"
     ))
+}
+
+/// The record of a write under an idempotency key: the item as first
+/// written (so a replay answers exactly as the first response did, whatever
+/// happened to the item since) and the request it answered.
+pub fn idempotency_item(
+    key: &keys::Key,
+    written: &Item,
+    fingerprint: &str,
+    expires_at: i64,
+) -> Item {
+    let mut item = written.clone();
+    let original_pk = item.remove(PK).unwrap_or(Value::S(String::new()));
+    let original_sk = item.remove(SK).unwrap_or(Value::S(String::new()));
+    item.remove(GSI1PK);
+    item.remove(GSI1SK);
+    item.extend([
+        attribute(PK, s(key.pk.clone())),
+        attribute(SK, s(key.sk.clone())),
+        attribute(ORIGINAL_PK, original_pk),
+        attribute(ORIGINAL_SK, original_sk),
+        attribute(FINGERPRINT, s(fingerprint)),
+        attribute(EXPIRES_AT, Value::N(expires_at.to_string())),
+    ]);
+    item
+}
+
+/// An idempotency record's fingerprint, and the item as first written
+/// (without its index keys, which no reader of a replay needs).
+pub fn from_idempotency_item(record: &Item) -> Result<(String, Item), StoreError> {
+    let fingerprint = text(record, FINGERPRINT).ok_or_else(|| corrupt(FINGERPRINT))?;
+    let mut written = record.clone();
+    written.remove(FINGERPRINT);
+    written.remove(EXPIRES_AT);
+    for (from, to) in [(ORIGINAL_PK, PK), (ORIGINAL_SK, SK)] {
+        let value = written.remove(from).ok_or_else(|| corrupt(from))?;
+        written.insert(to.to_owned(), value);
+    }
+    Ok((fingerprint.to_owned(), written))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod dynamodb_requests;
 mod errors;
 pub mod helpers;
 mod hostile;
+mod idempotency;
 mod notifications;
 mod openapi;
 mod orders;

@@ -1,0 +1,132 @@
+//! `Idempotency-Key` on `POST /orders`: retries get the first answer and
+//! place nothing; a different request under the key is refused.
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{EngineKind, TestApp, spawn_app, status_and_json};
+use crate::on_both_engines;
+
+on_both_engines!(
+    a_retry_with_the_same_key_gets_the_first_answer_and_places_nothing,
+    a_different_body_under_the_same_key_is_refused,
+    twenty_racing_requests_with_one_key_place_one_order,
+    a_registration_retried_with_its_key_is_answered_not_refused,
+);
+
+async fn place(app: &TestApp, key: &str, body: &Value) -> (StatusCode, Value, bool) {
+    let response = app
+        .client
+        .post(app.url("/orders"))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    let (status, body) = status_and_json(response).await;
+    (status, body, replayed)
+}
+
+async fn order_count(app: &TestApp, username: &str) -> usize {
+    let (status, listing) = status_and_json(
+        app.get(&format!("/orders?username={username}&limit=100"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    listing["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry.get("OrderId").is_some())
+        .count()
+}
+
+async fn a_retry_with_the_same_key_gets_the_first_answer_and_places_nothing(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    app.given_user("john").await;
+    let body = json!({"amount": 19.99, "numItems": 2, "username": "john"});
+    let (status, first, replayed) = place(&app, "checkout-1", &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(!replayed);
+    let (status, again, replayed) = place(&app, "checkout-1", &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(replayed, "the retry is marked as a replay");
+    assert_eq!(
+        again, first,
+        "the same answer, order id and timestamps included"
+    );
+    assert_eq!(order_count(&app, "john").await, 1);
+
+    // Another key is another order.
+    let (status, other, _) = place(&app, "checkout-2", &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_ne!(other["data"]["OrderId"], first["data"]["OrderId"]);
+    assert_eq!(order_count(&app, "john").await, 2);
+}
+
+async fn a_different_body_under_the_same_key_is_refused(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    app.given_user("john").await;
+    let body = json!({"amount": 19.99, "numItems": 2, "username": "john"});
+    assert_eq!(place(&app, "k", &body).await.0, StatusCode::CREATED);
+    let changed = json!({"amount": 29.99, "numItems": 2, "username": "john"});
+    let (status, answer, _) = place(&app, "k", &changed).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(order_count(&app, "john").await, 1);
+
+    for bad in ["", &"k".repeat(129)] {
+        let (status, answer, _) = place(&app, bad, &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert_eq!(answer["error"]["details"]["field"], "Idempotency-Key");
+    }
+}
+
+async fn twenty_racing_requests_with_one_key_place_one_order(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    app.given_user("john").await;
+    let body = json!({"amount": 5.5, "numItems": 1, "username": "john"});
+    let answers = join_all((0..20).map(|_| place(&app, "race", &body))).await;
+    let first = &answers[0].1;
+    for (status, answer, _) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer, first, "every racer gets the one order");
+    }
+    assert_eq!(
+        answers.iter().filter(|(_, _, replayed)| !replayed).count(),
+        1
+    );
+    assert_eq!(order_count(&app, "john").await, 1);
+}
+
+async fn a_registration_retried_with_its_key_is_answered_not_refused(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    let register = |key: &'static str, email: &'static str| {
+        let body = json!({"email": email, "name": "John", "username": "john"});
+        let request = app
+            .client
+            .post(app.url("/add_user"))
+            .header("Idempotency-Key", key)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let replayed = response.headers().contains_key("idempotent-replayed");
+            let (status, body) = status_and_json(response).await;
+            (status, body, replayed)
+        }
+    };
+    let (status, first, replayed) = register("signup-1", "john@example.com").await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false));
+    let (status, again, replayed) = register("signup-1", "john@example.com").await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true));
+    assert_eq!(again, first);
+    let (status, answer, _) = register("signup-1", "other@example.com").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+    // Under another key it is a new registration, and the username is taken.
+    let (status, answer, _) = register("signup-2", "john@example.com").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+}
