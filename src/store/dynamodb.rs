@@ -190,7 +190,13 @@ impl DynamoDbEngine {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
                 }
-                Cancellation::Conflict | Cancellation::Other => return Err(classify(error)),
+                // Contention or throttling that outlasted the retries: worth
+                // a retry later (503), not a fault of ours.
+                Cancellation::Conflict => {
+                    let detail = aws_sdk_dynamodb::error::DisplayErrorContext(&error);
+                    return Err(EngineError::Unavailable(anyhow::anyhow!("{detail}")));
+                }
+                Cancellation::Other => return Err(classify(error)),
             }
         }
     }
@@ -227,9 +233,15 @@ fn cancellation(error: &SdkError<TransactWriteItemsError, HttpResponse>) -> Canc
             .collect();
         return Cancellation::Conditions(ConditionFailed { failures });
     }
+    // A conflicting transaction, or a throttled item within this one.
+    const RETRYABLE: [&str; 3] = [
+        "TransactionConflict",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+    ];
     if reasons
         .iter()
-        .any(|r| r.code() == Some("TransactionConflict"))
+        .any(|r| r.code().is_some_and(|code| RETRYABLE.contains(&code)))
     {
         Cancellation::Conflict
     } else {

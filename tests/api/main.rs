@@ -12,4 +12,5 @@ mod notifications;
 mod openapi;
 mod orders;
 mod process;
+mod throttling;
 mod users;
