@@ -8,6 +8,7 @@ mod errors;
 pub mod helpers;
 mod hostile;
 mod idempotency;
+mod load;
 mod notifications;
 mod openapi;
 mod orders;
