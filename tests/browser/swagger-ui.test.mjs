@@ -88,12 +88,23 @@ async function runExample(operationId, { tryItOut = true } = {}) {
     await operation.locator('.opblock-summary').first().click();
   }
   if (tryItOut) await operation.getByRole('button', { name: 'Try it out' }).click();
-  await operation.getByRole('button', { name: 'Execute' }).click();
+  const isApiCall = (response) => {
+    const url = new URL(response.url());
+    return url.origin === origin && !url.pathname.startsWith('/swagger-ui') && !url.pathname.startsWith('/api-docs');
+  };
+  const [answer] = await Promise.all([
+    page.waitForResponse(isApiCall),
+    operation.getByRole('button', { name: 'Execute' }).click(),
+  ]);
+  // A second execution replaces an earlier panel: wait for this answer's
+  // status and message to be on screen, not the previous one's.
+  const { message } = JSON.parse(await answer.text());
   const responses = operation.locator('.live-responses-table');
-  const status = responses.locator('tbody .response-col_status').first();
+  const status = responses.locator('tbody .response-col_status', { hasText: String(answer.status()) }).first();
   await status.waitFor();
-  const body = await responses.locator('.response-col_description pre').first().innerText();
-  return { status: (await status.innerText()).trim(), body };
+  const shown = responses.locator('.response-col_description pre', { hasText: message }).first();
+  await shown.waitFor();
+  return { status: (await status.innerText()).trim(), body: await shown.innerText() };
 }
 
 test('Swagger UI renders offline, and its examples work in sequence', async () => {
