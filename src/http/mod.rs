@@ -19,41 +19,41 @@ use error::ApiError;
 /// on both spellings.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/").route(web::get().to(health::root)))
-        .service(resource("/health/live").route(web::get().to(health::live)))
-        .service(resource("/health/ready").route(web::get().to(health::ready)))
-        .service(resource("/add_user").route(web::post().to(users::add_user)))
-        .service(resource("/add-user").route(web::post().to(users::add_user)))
-        .service(resource("/edit-address").route(web::post().to(users::edit_address)))
+        .service(resource("/", "GET").route(web::get().to(health::root)))
+        .service(resource("/health/live", "GET").route(web::get().to(health::live)))
+        .service(resource("/health/ready", "GET").route(web::get().to(health::ready)))
+        .service(resource("/add_user", "POST").route(web::post().to(users::add_user)))
+        .service(resource("/add-user", "POST").route(web::post().to(users::add_user)))
+        .service(resource("/edit-address", "POST").route(web::post().to(users::edit_address)))
         .service(
-            resource("/users/{username}")
+            resource("/users/{username}", "GET, DELETE")
                 .route(web::get().to(users::get_user))
                 .route(web::delete().to(users::delete_user)),
         )
         .service(
-            resource("/orders")
+            resource("/orders", "GET, POST")
                 .route(web::get().to(orders::list_orders))
                 .route(web::post().to(orders::place_order)),
         )
         .service(
-            resource("/orders/{order_id}")
+            resource("/orders/{order_id}", "GET, PUT")
                 .route(web::get().to(orders::get_order))
                 .route(web::put().to(orders::update_order)),
         )
         .configure(openapi::configure);
 }
 
-fn resource(path: &str) -> actix_web::Resource {
+/// `allow` lists the resource's methods for the `Allow` header of its 405s
+/// (RFC 9110); keep it in step with the routes added to the resource.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     let paths = if path == "/" {
         vec![path.to_owned()]
     } else {
         vec![path.to_owned(), format!("{path}/")]
     };
-    web::resource(paths).default_service(web::to(method_not_allowed))
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+    web::resource(paths).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+    }))
 }
 
 pub async fn route_not_found() -> Result<HttpResponse, ApiError> {

@@ -79,9 +79,23 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body, status), "NOT_FOUND");
 
-    let (status, body) = status_and_json(app.delete("/orders").await).await;
+    let response = app.delete("/orders").await;
+    assert_eq!(
+        response.headers()["allow"],
+        "GET, POST",
+        "RFC 9110 asks 405s to list the methods"
+    );
+    let (status, body) = status_and_json(response).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(&body, status), "METHOD_NOT_ALLOWED");
+    let response = app
+        .client
+        .patch(app.url("/users/john/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET, DELETE");
 }
 
 #[tokio::test]
