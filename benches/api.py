@@ -28,7 +28,6 @@ import os
 import pathlib
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,13 +38,14 @@ import uuid
 
 import requests
 
+from processes import cpu_seconds, free_port
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BINARY = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "ecommerce-service"
 WRK_DIR = ROOT / "benches" / "wrk"
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 # The smoke run must not overwrite a real run someone means to compare with.
 RESULTS = ROOT / "target" / "bench" / ("smoke.json" if SMOKE else "results.json")
-TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -66,11 +66,6 @@ DYNAMODB_CALLS = setting("DYNAMODB_CALLS", 200, 2)
 SCENARIOS = ["get_user", "get_order", "list_orders", "place_order", "move_order", "mix"]
 JSON = {"Content-Type": "application/json"}
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Service:
@@ -102,8 +97,7 @@ class Service:
         raise SystemExit("the service did not become ready within 30 s")
 
     def cpu_seconds(self):
-        fields = pathlib.Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
+        return cpu_seconds(self.process.pid)
 
     def memory_kib(self, field):
         for line in pathlib.Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

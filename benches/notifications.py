@@ -15,7 +15,6 @@ which separates the service's cost from the emulator's.
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import uuid
 import boto3
 import requests
 
+from processes import cpu_seconds, free_port
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BINARY = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "ecommerce-service"
 FIXTURE = (ROOT / "tests" / "fixtures" / "pipe-insert.json").read_text()
@@ -32,18 +33,8 @@ COUNT = int(os.environ.get("BENCH_MESSAGES", "10000"))
 # moto slows down as a queue fills: it had not accepted a 10,000-message
 # backlog after 8.5 minutes, so the SQS path has its own, smaller default.
 SQS_COUNT = int(os.environ.get("BENCH_SQS_MESSAGES", "1000"))
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def start(env, log):

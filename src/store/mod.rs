@@ -153,9 +153,16 @@ impl Store {
             user.name.as_str()
         );
         let user_item = records::user_item(&user);
+        // Built before the item moves into its Put: no copy without a key.
+        let guard = idempotency_guard(
+            IdempotentWrite::Registration,
+            idempotency_key,
+            &user_item,
+            &fingerprint,
+        );
         let mut ops = vec![
             WriteOp::Put {
-                item: user_item.clone(),
+                item: user_item,
                 condition: Condition::NotExists,
             },
             WriteOp::Put {
@@ -163,12 +170,6 @@ impl Store {
                 condition: Condition::NotExists,
             },
         ];
-        let guard = idempotency_guard(
-            IdempotentWrite::Registration,
-            idempotency_key,
-            &user_item,
-            &fingerprint,
-        );
         ops.extend(guard);
         match self.engine.write(ops).await {
             Ok(()) => Ok(Written::new(user)),
@@ -303,22 +304,23 @@ impl Store {
             order.items.get()
         );
         let order_item = records::order_item(&order);
-        let mut ops = vec![
-            WriteOp::Check {
-                key: keys::customer(&new.username),
-                condition: active_customer(),
-            },
-            WriteOp::Put {
-                item: order_item.clone(),
-                condition: Condition::NotExists,
-            },
-        ];
+        // Built before the item moves into its Put: no copy without a key.
         let guard = idempotency_guard(
             IdempotentWrite::Placement,
             idempotency_key,
             &order_item,
             &fingerprint,
         );
+        let mut ops = vec![
+            WriteOp::Check {
+                key: keys::customer(&new.username),
+                condition: active_customer(),
+            },
+            WriteOp::Put {
+                item: order_item,
+                condition: Condition::NotExists,
+            },
+        ];
         ops.extend(guard);
         match self.engine.write(ops).await {
             Ok(()) => Ok(Written::new(order)),
