@@ -11,7 +11,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 VENV ?= $(or $(VENV_DIR),.venv)
 
-.PHONY: help run run-dynamodb test lint openapi python-tools infra-check infra-synth docker-check image-smoke browser-test bench bench-compare bench-smoke bench-notifications clean
+.PHONY: help run run-dynamodb test lint contract-test openapi python-tools infra-check infra-synth docker-check image-smoke browser-test bench bench-compare bench-smoke bench-notifications clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ run-dynamodb: python-tools ## Serve the API against DynamoDB, SNS and EventBridg
 	  ORDER_TOPIC_ARN=arn:aws:sns:$(AWS_REGION):123456789012:ecommerce-orders EVENT_BUS_NAME=ecommerce-events \
 	  cargo run --bin ecommerce-service
 
-test: lint infra-check docker-check image-smoke browser-test bench-smoke ## Formatting, lints, infra checks, and every test against both engines
+test: lint infra-check docker-check image-smoke browser-test contract-test bench-smoke ## Formatting, lints, infra checks, and every test against both engines
 	scripts/with-moto.sh cargo test --all-targets
 
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -59,6 +59,10 @@ docker-check: python-tools ## hadolint on the Dockerfile, and the compose file's
 image-smoke: ## Build the release binary as the Dockerfile's build stage does, and run its healthcheck
 	cargo build --release --locked --bin ecommerce-service
 	scripts/image-smoke.sh "$${CARGO_TARGET_DIR:-target}/release/ecommerce-service"
+
+contract-test: python-tools ## schemathesis, every check, against the served document (AUTH_MODE off and jwt)
+	cargo build --bin ecommerce-service
+	$(VENV)/bin/python tests/contract/run.py "$${CARGO_TARGET_DIR:-target}/debug/ecommerce-service"
 
 tests/browser/node_modules: tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund

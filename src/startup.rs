@@ -37,6 +37,7 @@ impl Application {
         let store = Store::new(engine);
         let shared = web::Data::new(store.clone());
         let client_timeout = settings.client_timeout;
+        let document = http::openapi::served_document(&settings.auth);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
@@ -44,7 +45,7 @@ impl Application {
                 .app_data(web::Data::new(http::extract::BodyTimeout(client_timeout)))
                 .app_data(http::query_config())
                 .app_data(http::path_config())
-                .configure(http::configure)
+                .configure(|config| http::configure(config, document.clone()))
                 .default_service(web::to(http::route_not_found))
                 .wrap(from_fn(http::limits::header_size))
                 .wrap(from_fn(http::request_id::echo))

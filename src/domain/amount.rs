@@ -1,6 +1,7 @@
 use rust_decimal::Decimal;
 
 use super::ParseError;
+use super::number::parse_decimal;
 
 /// A money amount, kept as an exact decimal from the request text to storage
 /// and back: `19.99` never passes through a binary float.
@@ -32,20 +33,6 @@ impl Amount {
     /// The canonical decimal text, e.g. `19.99` or `100`.
     pub fn to_text(&self) -> String {
         self.0.to_string()
-    }
-}
-
-fn parse_decimal(text: &str) -> Option<Decimal> {
-    if text.contains(['e', 'E']) {
-        // Exponents beyond what fits in a decimal (1e400) are out of range.
-        let (mantissa, exponent) = text.split_once(['e', 'E'])?;
-        let exponent: i32 = exponent.parse().ok()?;
-        if exponent.abs() > 28 {
-            return None;
-        }
-        Decimal::from_scientific(&format!("{mantissa}e{exponent}")).ok()
-    } else {
-        Decimal::from_str_exact(text).ok()
     }
 }
 

@@ -7,6 +7,7 @@ mod amount;
 mod email;
 mod idempotency_key;
 mod item_count;
+mod number;
 mod order;
 mod order_id;
 mod page_token;

@@ -3,9 +3,10 @@ use super::ParseError;
 /// Trimmed free text with a length range counted in characters. Control
 /// characters are refused: they have no place in a name or an address.
 fn parse_text(raw: &str, max: usize) -> Result<String, ParseError> {
+    // Counted before trimming, so the limit is the document's maxLength.
     let trimmed = raw.trim();
-    let len = trimmed.chars().count();
-    if len == 0 || len > max {
+    let len = raw.chars().count();
+    if trimmed.is_empty() || len > max {
         return Err(ParseError::new(format!(
             "must be 1 to {max} characters long"
         )));
@@ -16,7 +17,7 @@ fn parse_text(raw: &str, max: usize) -> Result<String, ParseError> {
     Ok(trimmed.to_owned())
 }
 
-/// A person's display name: 1–100 characters after trimming.
+/// A person's display name: 1–100 characters, not all whitespace, stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
 
@@ -30,7 +31,7 @@ impl Name {
     }
 }
 
-/// A postal address: 1–300 characters after trimming.
+/// A postal address: 1–300 characters, not all whitespace, stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address(String);
 

@@ -16,8 +16,8 @@ use actix_web::{HttpResponse, web};
 use error::ApiError;
 
 /// Mounts every route. A trailing slash is optional: each resource answers
-/// on both spellings.
-pub fn configure(config: &mut web::ServiceConfig) {
+/// on both spellings. `document` is the OpenAPI document to serve.
+pub fn configure(config: &mut web::ServiceConfig, document: utoipa::openapi::OpenApi) {
     config
         .service(resource("/", "GET").route(web::get().to(health::root)))
         .service(resource("/health/live", "GET").route(web::get().to(health::live)))
@@ -40,7 +40,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::get().to(orders::get_order))
                 .route(web::put().to(orders::update_order)),
         )
-        .configure(openapi::configure);
+        .configure(|config| openapi::configure(config, document));
 }
 
 /// `allow` lists the resource's methods for the `Allow` header of its 405s

@@ -19,38 +19,52 @@ const MAX_PAGE_SIZE: usize = 100;
 #[schema(example = json!({"amount": 5.5, "numItems": 2, "username": "john"}))]
 pub struct PlaceOrderRequest {
     /// Greater than 0 and at most 1,000,000, with at most 4 decimal places; kept exact.
-    #[schema(value_type = f64)]
+    #[schema(value_type = f64, exclusive_minimum = 0, maximum = 1000000, multiple_of = 0.0001)]
     amount: Option<serde_json::Number>,
     /// A whole number from 1 to 10,000.
     #[serde(rename = "numItems")]
-    #[schema(value_type = u32)]
+    #[schema(value_type = u32, minimum = 1, maximum = 10000)]
     num_items: Option<serde_json::Number>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._-]{2,64}$")]
     username: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"username": "john", "status": "CANCEL"}))]
 pub struct UpdateOrderRequest {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._-]{2,64}$")]
     username: Option<String>,
     /// PLACED, PROCESSING, SHIPPED, DELIVERED or CANCEL. Allowed moves:
     /// PLACED→PROCESSING|SHIPPED|CANCEL, PROCESSING→SHIPPED|CANCEL, SHIPPED→DELIVERED.
-    #[schema(value_type = String)]
+    #[schema(value_type = OrderStatusName)]
     status: Option<String>,
+}
+
+/// The status names, as the document lists them; `OrderStatus::parse` is
+/// what reads them.
+#[derive(ToSchema)]
+#[schema(as = OrderStatus)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+enum OrderStatusName {
+    PLACED,
+    PROCESSING,
+    SHIPPED,
+    DELIVERED,
+    CANCEL,
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersQuery {
-    #[param(value_type = String, example = "john")]
+    #[param(value_type = String, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")]
     username: Option<String>,
     /// Orders per page, 1 to 100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
-    /// The `nextToken` of the previous page.
+    /// The `nextToken` of the previous page (opaque; the pattern is only
+    /// there so that generated clients and fuzzers know its shape).
     #[serde(rename = "nextToken")]
-    #[param(value_type = Option<String>, rename = "nextToken")]
+    #[param(value_type = Option<String>, rename = "nextToken", pattern = r"^A[Q-Za-f][A-Za-z0-9_-]{20}[AEIMQUYcgkosw048]$")]
     next_token: Option<String>,
 }
 
@@ -58,7 +72,7 @@ pub struct ListOrdersQuery {
 #[into_params(parameter_in = Query)]
 pub struct GetOrderQuery {
     /// The owner's username; without it the order is found by id alone.
-    #[param(value_type = Option<String>, example = "john")]
+    #[param(value_type = Option<String>, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")]
     customer_id: Option<String>,
 }
 
@@ -75,10 +89,20 @@ fn order_id(raw: &str) -> Result<OrderId, ApiError> {
 #[utoipa::path(
     post, path = "/orders", tag = "orders",
     request_body = PlaceOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 128 printable characters. A retry with the same key and body within 24 hours gets the first answer (with `Idempotent-Replayed: true`) and places nothing; a different body under the key is a 422 IDEMPOTENCY_KEY_REUSED.")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,126}[!-~])?$", description = "1 to 128 printable characters. A retry with the same key and body within 24 hours gets the first answer (with `Idempotent-Replayed: true`) and places nothing; a different body under the key is a 422 IDEMPOTENCY_KEY_REUSED.")),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Order placed", body = Envelope<OrderView>),
+        (status = 201, description = "Order placed", body = Envelope<OrderView>, links(
+            ("GetOrder" = (operation_id = "get_order", parameters(
+                ("order_id" = "$response.body#/data/OrderId"),
+                ("customer_id" = "$request.body#/username"),
+            ))),
+            ("UpdateOrder" = (operation_id = "update_order",
+                parameters(("order_id" = "$response.body#/data/OrderId")),
+                request_body = json!({"username": "$request.body#/username", "status": "PROCESSING"}),
+            )),
+            ("ListOrders" = (operation_id = "list_orders", parameters(("username" = "$request.body#/username")))),
+        )),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
         (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),

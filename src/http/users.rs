@@ -16,23 +16,23 @@ use crate::store::Store;
 #[schema(example = json!({"email": "john@example.com", "name": "john smith", "username": "john"}))]
 pub struct AddUserRequest {
     /// At most 254 characters; unique regardless of letter case.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, max_length = 254, pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")]
     email: Option<String>,
-    /// 1 to 100 characters.
-    #[schema(value_type = String)]
+    /// 1 to 100 characters, not all whitespace, no control characters; stored trimmed.
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     name: Option<String>,
     /// 2 to 64 characters of `A-Z a-z 0-9 . _ -`; unique regardless of letter case.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._-]{2,64}$")]
     username: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EditAddressQuery {
-    #[param(value_type = String, example = "john")]
+    #[param(value_type = String, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")]
     username: Option<String>,
-    /// 1 to 300 characters.
-    #[param(value_type = String, example = "124 Street Akl NZ")]
+    /// 1 to 300 characters, not all whitespace, no control characters; stored trimmed.
+    #[param(value_type = String, example = "124 Street Akl NZ", min_length = 1, max_length = 300, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     new_address: Option<String>,
 }
 
@@ -45,10 +45,17 @@ fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
 #[utoipa::path(
     post, path = "/add_user", tag = "users",
     request_body = AddUserRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 128 printable characters. A retry with the same key and body within 24 hours gets the first answer (with `Idempotent-Replayed: true`) and writes nothing; a different body under the key is a 422 IDEMPOTENCY_KEY_REUSED.")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,126}[!-~])?$", description = "1 to 128 printable characters. A retry with the same key and body within 24 hours gets the first answer (with `Idempotent-Replayed: true`) and writes nothing; a different body under the key is a 422 IDEMPOTENCY_KEY_REUSED.")),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "User created", body = Envelope<UserView>),
+        (status = 201, description = "User created", body = Envelope<UserView>, links(
+            ("GetUser" = (operation_id = "get_user", parameters(("username" = "$response.body#/data/Username")))),
+            ("PlaceOrder" = (operation_id = "place_order",
+                request_body = json!({"username": "$response.body#/data/Username", "amount": 5.5, "numItems": 2}),
+            )),
+            ("EditAddress" = (operation_id = "edit_address", parameters(("username" = "$response.body#/data/Username")))),
+            ("DeleteUser" = (operation_id = "delete_user", parameters(("username" = "$response.body#/data/Username")))),
+        )),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
         (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
@@ -81,7 +88,7 @@ pub async fn add_user(
 /// Fetch a user's profile.
 #[utoipa::path(
     get, path = "/users/{username}", tag = "users",
-    params(("username" = String, Path, example = "john")),
+    params(("username" = String, Path, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The profile", body = Envelope<UserView>),
@@ -141,7 +148,7 @@ pub async fn edit_address(
 /// username and email can then be registered again, with no orders.
 #[utoipa::path(
     delete, path = "/users/{username}", tag = "users",
-    params(("username" = String, Path, example = "john")),
+    params(("username" = String, Path, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Deleted", body = Envelope<DeletedUser>),

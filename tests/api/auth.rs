@@ -549,3 +549,22 @@ async fn probes_and_docs_need_no_token() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_served_document_asks_for_a_bearer_token_in_jwt_mode() {
+    let world = World::new().await;
+    let served: Value = world
+        .app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let committed: Value =
+        serde_json::from_str(include_str!("../../openapi/openapi.json")).unwrap();
+    assert_eq!(served, committed);
+    assert_eq!(
+        served["paths"]["/orders"]["post"]["security"],
+        serde_json::json!([{"bearer": []}])
+    );
+}

@@ -1,0 +1,149 @@
+"""Contract fuzzing: schemathesis against the running service's own document.
+
+Runs the debug binary on the embedded engine twice: with AUTH_MODE=off (what
+`make run` serves; its document declares no security) and with AUTH_MODE=jwt
+and an admin token signed by a key this script makes and serves as a JWKS
+(the production document; schemathesis also checks that bad tokens get 401).
+Exits non-zero on any failure.
+
+Usage: run.py <service binary>
+"""
+
+import base64
+import http.server
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT / "benches"))
+from processes import free_port  # noqa: E402
+
+ISSUER = "https://issuer.contract.test"
+AUDIENCE = "contract-client"
+KID = "contract-key"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Signer:
+    def __init__(self):
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwks(self) -> bytes:
+        numbers = self.key.public_key().public_numbers()
+        as_bytes = lambda n: n.to_bytes((n.bit_length() + 7) // 8, "big")  # noqa: E731
+        jwk = {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": KID,
+               "n": b64url(as_bytes(numbers.n)), "e": b64url(as_bytes(numbers.e))}
+        return json.dumps({"keys": [jwk]}).encode()
+
+    def token(self, username: str, groups: list[str]) -> str:
+        now = int(time.time())
+        header = {"alg": "RS256", "typ": "JWT", "kid": KID}
+        claims = {"iss": ISSUER, "client_id": AUDIENCE, "token_use": "access",
+                  "username": username, "cognito:groups": groups,
+                  "iat": now, "exp": now + 3600}
+        signing_input = ".".join(b64url(json.dumps(part).encode()) for part in (header, claims))
+        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{b64url(signature)}"
+
+
+def serve_jwks(body: bytes) -> str:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+
+
+def wait_ready(base: str, service: subprocess.Popen, budget: float = 30.0) -> None:
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            sys.exit(f"the service exited with {service.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"{base}/health/ready", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    sys.exit(f"the service was not ready within {budget} s")
+
+
+def fuzz(binary: str, label: str, env: dict, token: str | None) -> int:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = ROOT / "target" / "contract" / f"service-{label}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as data_dir, open(log_path, "wb") as log:
+        # Given as the document's `bearer` scheme (not a plain header), so
+        # schemathesis knows to leave it out when it checks that requests
+        # without a token, or with a bad one, are refused.
+        config = pathlib.Path(data_dir) / "schemathesis.toml"
+        config.write_text((HERE / "schemathesis.toml").read_text()
+                          + (f'\n[auth.openapi.bearer]\nbearer = "{token}"\n' if token else ""))
+        service = subprocess.Popen(
+            [binary],
+            env={**os.environ, **env, "PORT": str(port), "DATA_DIR": data_dir, "RUST_LOG": "warn"},
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_ready(base, service)
+            command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config),
+                       "run", f"{base}/api-docs/openapi.json", "--checks", "all",
+                       # The one check left out, and why: ensure_resource_availability
+                       # (ST302) decides that an order created by POST /orders must be
+                       # found by PUT /orders/{order_id} once the path parameter came
+                       # from the link, and it does not look at the body. PUT's body
+                       # names the owner (the seed's contract: the order lives under
+                       # CUSTOMER#<username>), and the stateful phase draws that field at
+                       # random on purpose, so a PUT naming someone else rightly gets 404
+                       # ORDER_NOT_FOUND (ids cannot be probed). schemathesis 4.32 takes
+                       # stateful checks from the global list, so it cannot be turned off
+                       # for that one operation. The API tests show created orders are
+                       # found by GET and PUT.
+                       "--exclude-checks", "ensure_resource_availability"]
+            print(f"== contract fuzzing, AUTH_MODE={label}", flush=True)
+            outcome = subprocess.run(command, cwd=ROOT, env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.hooks"})
+        finally:
+            service.terminate()
+            service.wait(timeout=30)
+    if outcome.returncode != 0:
+        print(f"contract fuzzing failed with AUTH_MODE={label} (service log: {log_path})", file=sys.stderr)
+    return outcome.returncode
+
+
+def main() -> int:
+    binary = sys.argv[1]
+    signer = Signer()
+    jwks_url = serve_jwks(signer.jwks())
+    jwt_env = {"AUTH_MODE": "jwt", "AUTH_ISSUER": ISSUER, "AUTH_JWKS_URL": jwks_url, "AUTH_AUDIENCE": AUDIENCE}
+    admin = signer.token("contract-admin", ["admin"])
+    failures = fuzz(binary, "off", {"AUTH_MODE": "off"}, None)
+    failures += fuzz(binary, "jwt", jwt_env, admin)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
