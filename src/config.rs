@@ -14,6 +14,8 @@ pub const ENV_VARS: &[&str] = &[
     "DATA_DIR",
     "TABLE_NAME",
     "CREATE_TABLE",
+    "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+    "DYNAMODB_TIMEOUT_MS",
     "LOG_FORMAT",
     "SHUTDOWN_TIMEOUT",
     "CLIENT_TIMEOUT",
@@ -109,7 +111,27 @@ pub enum StoreSettings {
     DynamoDb {
         table_name: String,
         create_table: bool,
+        timeouts: DynamoDbTimeouts,
     },
+}
+
+/// How long one DynamoDB call may take. A request that needs DynamoDB answers
+/// within `call` (then 503 with Retry-After), however the network misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DynamoDbTimeouts {
+    /// One HTTP attempt, connecting included; a slow attempt is retried.
+    pub attempt: Duration,
+    /// The whole call, retries and back-off included.
+    pub call: Duration,
+}
+
+impl Default for DynamoDbTimeouts {
+    fn default() -> Self {
+        Self {
+            attempt: Duration::from_secs(3),
+            call: Duration::from_secs(8),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +171,10 @@ impl Settings {
             (_, value) if value == "dynamodb" => StoreSettings::DynamoDb {
                 table_name: table_name(read("TABLE_NAME", "EcommerceTable"))?,
                 create_table: boolean(read("CREATE_TABLE", "false"))?,
+                timeouts: DynamoDbTimeouts {
+                    attempt: milliseconds(read("DYNAMODB_ATTEMPT_TIMEOUT_MS", "3000"))?,
+                    call: milliseconds(read("DYNAMODB_TIMEOUT_MS", "8000"))?,
+                },
             },
             (name, value) => return Err(invalid(name, value, "expected embedded or dynamodb")),
         };
@@ -317,6 +343,17 @@ fn boolean((name, value): (&'static str, String)) -> Result<bool, ConfigError> {
 }
 
 /// Whole seconds, optionally with an `s` suffix: `20` or `20s`.
+fn milliseconds((name, value): (&'static str, String)) -> Result<Duration, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(invalid(
+            name,
+            value,
+            "expected a positive whole number of milliseconds",
+        )),
+    }
+}
+
 fn seconds((name, value): (&'static str, String)) -> Result<Duration, ConfigError> {
     let expected = "expected whole seconds, such as 20 or 20s";
     let number = value.strip_suffix('s').unwrap_or(&value);
@@ -407,9 +444,11 @@ mod tests {
             StoreSettings::DynamoDb {
                 table_name,
                 create_table,
+                timeouts,
             } => {
                 assert_eq!(table_name, "EcommerceTable");
                 assert!(create_table);
+                assert_eq!(timeouts, DynamoDbTimeouts::default());
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -104,8 +104,9 @@ async fn open_engine(settings: &StoreSettings) -> anyhow::Result<Engine> {
         StoreSettings::DynamoDb {
             table_name,
             create_table,
+            timeouts,
         } => Ok(Engine::DynamoDb(
-            DynamoDbEngine::connect(table_name, *create_table).await?,
+            DynamoDbEngine::connect(table_name, *create_table, *timeouts).await?,
         )),
     }
 }

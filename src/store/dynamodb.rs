@@ -20,6 +20,8 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem,
 };
 
+use crate::config::DynamoDbTimeouts;
+
 use super::engine::{
     AttributeCheck, Condition, ConditionFailed, Direction, EngineError, Failure, Index, Item,
     Query, Value, WriteOp,
@@ -44,12 +46,17 @@ pub struct DynamoDbEngine {
 }
 
 impl DynamoDbEngine {
-    /// Connects with the shared AWS configuration (explicit timeouts, so an
-    /// unreachable endpoint fails fast instead of hanging).
-    pub async fn connect(table: &str, create_table: bool) -> anyhow::Result<Self> {
+    /// Connects with the shared AWS configuration and `timeouts`, so an
+    /// unreachable or slow endpoint fails within a known time, never hangs.
+    pub async fn connect(
+        table: &str,
+        create_table: bool,
+        timeouts: DynamoDbTimeouts,
+    ) -> anyhow::Result<Self> {
         let sdk_config = crate::aws::sdk_config().await;
         let requests = Arc::new(AtomicU64::new(0));
         let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config)
+            .timeout_config(crate::aws::call_timeouts(timeouts.attempt, timeouts.call))
             .interceptor(CountRequests(Arc::clone(&requests)))
             .build();
         let engine = Self {

@@ -91,6 +91,7 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
             let store = StoreSettings::DynamoDb {
                 table_name,
                 create_table: true,
+                timeouts: Default::default(),
             };
             (store, None)
         }

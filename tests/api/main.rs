@@ -5,6 +5,7 @@ mod concurrency;
 mod deployment;
 mod dynamodb_requests;
 mod errors;
+mod faults;
 pub mod helpers;
 mod hostile;
 mod idempotency;
