@@ -17,6 +17,8 @@ pub const ENV_VARS: &[&str] = &[
     "DYNAMODB_ATTEMPT_TIMEOUT_MS",
     "DYNAMODB_TIMEOUT_MS",
     "LOG_FORMAT",
+    "METRICS",
+    "METRICS_INTERVAL",
     "SHUTDOWN_TIMEOUT",
     "CLIENT_TIMEOUT",
     "NOTIFICATIONS_SOURCE",
@@ -39,6 +41,8 @@ pub struct Settings {
     pub port: u16,
     pub store: StoreSettings,
     pub log_format: LogFormat,
+    /// CloudWatch EMF lines on stdout, every interval; `None` when off.
+    pub metrics_interval: Option<Duration>,
     pub shutdown_timeout: Duration,
     /// How long a client may take to send a request's head, and its body.
     pub client_timeout: Duration,
@@ -189,6 +193,12 @@ impl Settings {
                 "expected a port number from 0 to 65535",
             )?,
             store,
+            metrics_interval: match read("METRICS", "off") {
+                (_, value) if value == "on" => Some(seconds(read("METRICS_INTERVAL", "60"))?)
+                    .filter(|interval| !interval.is_zero()),
+                (_, value) if value == "off" => None,
+                (name, value) => return Err(invalid(name, value, "expected on or off")),
+            },
             log_format: match read("LOG_FORMAT", "pretty") {
                 (_, value) if value == "json" => LogFormat::Json,
                 (_, value) if value == "pretty" => LogFormat::Pretty,
@@ -342,7 +352,6 @@ fn boolean((name, value): (&'static str, String)) -> Result<bool, ConfigError> {
     }
 }
 
-/// Whole seconds, optionally with an `s` suffix: `20` or `20s`.
 fn milliseconds((name, value): (&'static str, String)) -> Result<Duration, ConfigError> {
     match value.parse::<u64>() {
         Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
@@ -354,6 +363,7 @@ fn milliseconds((name, value): (&'static str, String)) -> Result<Duration, Confi
     }
 }
 
+/// Whole seconds, optionally with an `s` suffix: `20` or `20s`.
 fn seconds((name, value): (&'static str, String)) -> Result<Duration, ConfigError> {
     let expected = "expected whole seconds, such as 20 or 20s";
     let number = value.strip_suffix('s').unwrap_or(&value);

@@ -52,7 +52,13 @@ fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _flush_logs_on_exit = telemetry::init(settings.log_format);
+    let _flush_on_exit = match telemetry::init(settings.log_format, settings.metrics_interval) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("cannot set up telemetry: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
     match actix_web::rt::System::new().block_on(run(settings)) {
         Ok(()) => {
             tracing::info!("stopped");

@@ -1,6 +1,7 @@
 //! Domain events made from order changes: `OrderPlaced` on insert,
 //! `OrderStatusChanged` when a modify changed the status, nothing otherwise.
 
+use opentelemetry::trace::SpanContext;
 use serde::Serialize;
 
 use super::record::{ChangeKind, StreamRecord};
@@ -30,6 +31,8 @@ pub struct OrderEvent {
     pub order: Order,
     pub previous_status: Option<OrderStatus>,
     pub changed_at_epoch: Option<f64>,
+    /// The trace of the request that made the change, when it was traced.
+    pub cause: Option<SpanContext>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,12 +72,18 @@ impl OrderEvent {
             }
             ChangeKind::Remove => return Ok(None),
         };
+        let cause = record
+            .new_image
+            .as_ref()
+            .and_then(|image| crate::store::engine::text(image, records::TRACE_PARENT))
+            .and_then(crate::telemetry::trace::parse_traceparent);
         Ok(Some(Self {
             event_id: record.event_id.clone(),
             event_type,
             order,
             previous_status,
             changed_at_epoch: record.created_at_epoch,
+            cause,
         }))
     }
 

@@ -1,10 +1,16 @@
 //! Where events go: SNS and EventBridge in AWS, or one log line per event.
 //! Every per-entry failure of a batch call is reported against its event.
 
+use std::time::Duration;
+
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use tracing::Span;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::event::OrderEvent;
+use crate::telemetry::{metrics, trace};
 
 /// Both PublishBatch and PutEvents take at most 10 entries.
 const BATCH: usize = 10;
@@ -22,17 +28,25 @@ pub struct AwsPublisher {
     pub bus_name: String,
 }
 
+/// An event ready to send: its index in the chunk, its payload and its span.
+type Ready<'a> = (usize, &'a OrderEvent, &'a String, &'a Span);
+
 /// Per event, in order: published everywhere, or why not.
 pub type Outcomes = Vec<Result<(), String>>;
 
 impl Publisher {
     pub async fn publish(&self, events: &[OrderEvent]) -> Outcomes {
-        match self {
-            Publisher::Log => events.iter().map(log_event).collect(),
+        let spans: Vec<Span> = events.iter().map(message_span).collect();
+        let outcomes = match self {
+            Publisher::Log => events
+                .iter()
+                .zip(&spans)
+                .map(|(event, span)| span.in_scope(|| log_event(event)))
+                .collect(),
             Publisher::Aws(aws) => {
                 let mut outcomes = Vec::with_capacity(events.len());
-                for chunk in events.chunks(BATCH) {
-                    outcomes.extend(aws.publish_chunk(chunk).await);
+                for (chunk, spans) in events.chunks(BATCH).zip(spans.chunks(BATCH)) {
+                    outcomes.extend(aws.publish_chunk(chunk, spans).await);
                 }
                 let published = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
                 if published > 0 {
@@ -40,8 +54,41 @@ impl Publisher {
                 }
                 outcomes
             }
+        };
+        metrics::notification_batch(events.len());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        for ((event, span), outcome) in events.iter().zip(&spans).zip(&outcomes) {
+            if outcome.is_err() {
+                span.record("otel.status_code", "ERROR");
+            }
+            let lag = event
+                .changed_at_epoch
+                .and_then(|at| Duration::try_from_secs_f64(now - at).ok());
+            metrics::notification(event.event_type.as_str(), outcome.is_ok(), lag);
         }
+        outcomes
     }
+}
+
+/// One span per message, the root of its own trace and linked to the trace
+/// of the request whose write caused it. Its context travels with the SNS
+/// message and the EventBridge event, so their consumers continue it.
+fn message_span(event: &OrderEvent) -> Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "order event",
+        otel.name = %format_args!("publish {}", event.event_type.as_str()),
+        otel.kind = "producer",
+        messaging.message.id = %event.event_id,
+        event_type = event.event_type.as_str(),
+        otel.status_code = Empty,
+    );
+    if let Some(cause) = &event.cause {
+        span.add_link(cause.clone());
+    }
+    span
 }
 
 impl Publisher {
@@ -70,7 +117,7 @@ fn log_event(event: &OrderEvent) -> Result<(), String> {
     tracing::info!(
         target: "notifications",
         event_type = event.event_type.as_str(),
-        event_id = %event.event_id,
+        messaging.message.id = %event.event_id,
         order_id = %event.order.id,
         %payload,
         "order event"
@@ -118,7 +165,7 @@ impl AwsPublisher {
         Ok(())
     }
 
-    async fn publish_chunk(&self, events: &[OrderEvent]) -> Outcomes {
+    async fn publish_chunk(&self, events: &[OrderEvent], spans: &[Span]) -> Outcomes {
         let payloads: Vec<Result<String, String>> = events
             .iter()
             .map(|event| event.payload().map_err(|error| error.to_string()))
@@ -127,11 +174,14 @@ impl AwsPublisher {
             .iter()
             .map(|p| p.as_ref().map(drop).map_err(Clone::clone))
             .collect();
-        let ready: Vec<(usize, &OrderEvent, &String)> = events
+        let ready: Vec<Ready> = events
             .iter()
             .zip(&payloads)
+            .zip(spans)
             .enumerate()
-            .filter_map(|(i, (event, payload))| payload.as_ref().ok().map(|p| (i, event, p)))
+            .filter_map(|(i, ((event, payload), span))| {
+                payload.as_ref().ok().map(|p| (i, event, p, span))
+            })
             .collect();
         if ready.is_empty() {
             return outcomes;
@@ -150,10 +200,10 @@ impl AwsPublisher {
     }
 
     /// `PublishBatch`; returns the failed events' indexes with the reason.
-    async fn to_sns(&self, ready: &[(usize, &OrderEvent, &String)]) -> Vec<(usize, String)> {
+    async fn to_sns(&self, ready: &[Ready<'_>]) -> Vec<(usize, String)> {
         let fifo = self.topic_arn.ends_with(".fifo");
         let mut entries = Vec::with_capacity(ready.len());
-        for (index, event, payload) in ready {
+        for (index, event, payload, span) in ready {
             let attribute = |value: &str| {
                 MessageAttributeValue::builder()
                     .data_type("String")
@@ -161,6 +211,7 @@ impl AwsPublisher {
                     .build()
             };
             let order_id = event.order.id.to_string();
+            let trace_context = trace::outgoing(span);
             let entry = PublishBatchRequestEntry::builder()
                 .id(index.to_string())
                 .message(payload.as_str())
@@ -171,6 +222,11 @@ impl AwsPublisher {
                         ("username", attribute(event.order.owner.as_str())),
                     ]
                     .into_iter()
+                    .chain(
+                        trace_context
+                            .iter()
+                            .map(|(name, value)| (name.as_str(), attribute(value))),
+                    )
                     .filter_map(|(name, value)| Some((name.to_owned(), value.ok()?)))
                     .collect(),
                 ))
@@ -223,14 +279,12 @@ impl AwsPublisher {
     }
 
     /// `PutEvents`; its result entries are in request order.
-    async fn to_eventbridge(
-        &self,
-        ready: &[(usize, &OrderEvent, &String)],
-    ) -> Vec<(usize, String)> {
+    async fn to_eventbridge(&self, ready: &[Ready<'_>]) -> Vec<(usize, String)> {
         let entries = ready
             .iter()
-            .map(|(_, event, payload)| {
+            .map(|(_, event, payload, span)| {
                 PutEventsRequestEntry::builder()
+                    .set_trace_header(trace::xray_header(span))
                     .source(EVENT_SOURCE)
                     .detail_type(event.event_type.as_str())
                     .detail(payload.as_str())

@@ -4,6 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use crate::telemetry::metrics;
+
 use super::keys::Key;
 use super::{dynamodb::DynamoDbEngine, embedded::EmbeddedEngine};
 
@@ -141,17 +147,47 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Runs one storage call in its client span (a child of the request's)
+    /// and records its latency and outcome. Operations carry DynamoDB's
+    /// names on both engines.
+    async fn observe<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        let system = match self {
+            Engine::Embedded(_) => "redb",
+            Engine::DynamoDb(_) => "dynamodb",
+        };
+        let span = tracing::info_span!(
+            "storage call",
+            otel.name = operation,
+            otel.kind = "client",
+            db.system.name = system,
+            db.operation.name = operation,
+        );
+        let started = Instant::now();
+        let outcome = call.instrument(span).await;
+        // A condition that did not hold is an answer, not a failure.
+        let failed = matches!(
+            outcome,
+            Err(EngineError::Unavailable(_) | EngineError::Internal(_))
+        );
+        metrics::storage_call(system, operation, started.elapsed(), failed);
+        outcome
+    }
+
     pub async fn get(&self, key: &Key) -> Result<Option<Item>, EngineError> {
         match self {
-            Engine::Embedded(engine) => engine.get(key).await,
-            Engine::DynamoDb(engine) => engine.get(key).await,
+            Engine::Embedded(engine) => self.observe("GetItem", engine.get(key)).await,
+            Engine::DynamoDb(engine) => self.observe("GetItem", engine.get(key)).await,
         }
     }
 
     pub async fn query(&self, query: Query) -> Result<Vec<Item>, EngineError> {
         match self {
-            Engine::Embedded(engine) => engine.query(query).await,
-            Engine::DynamoDb(engine) => engine.query(query).await,
+            Engine::Embedded(engine) => self.observe("Query", engine.query(query)).await,
+            Engine::DynamoDb(engine) => self.observe("Query", engine.query(query)).await,
         }
     }
 
@@ -164,16 +200,22 @@ impl Engine {
         condition: Condition,
     ) -> Result<Item, EngineError> {
         match self {
-            Engine::Embedded(engine) => engine.update(key, set, condition).await,
-            Engine::DynamoDb(engine) => engine.update(key, set, condition).await,
+            Engine::Embedded(engine) => {
+                self.observe("UpdateItem", engine.update(key, set, condition))
+                    .await
+            }
+            Engine::DynamoDb(engine) => {
+                self.observe("UpdateItem", engine.update(key, set, condition))
+                    .await
+            }
         }
     }
 
     /// Applies all ops or none: every condition holds at the moment of the write.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), EngineError> {
         match self {
-            Engine::Embedded(engine) => engine.write(ops).await,
-            Engine::DynamoDb(engine) => engine.write(ops).await,
+            Engine::Embedded(engine) => self.observe("TransactWriteItems", engine.write(ops)).await,
+            Engine::DynamoDb(engine) => self.observe("TransactWriteItems", engine.write(ops)).await,
         }
     }
 }

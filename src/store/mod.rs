@@ -439,10 +439,13 @@ impl Store {
             STATUS,
             from.iter().copied().map(records::status_value).collect(),
         ));
-        let set = vec![
+        let mut set = vec![
             (STATUS, records::status_value(to)),
             (UPDATED_AT, records::timestamp_value(Timestamp::now())),
         ];
+        if let Some(trace_parent) = records::current_trace_parent() {
+            set.push((records::TRACE_PARENT, trace_parent));
+        }
         match self.engine.update(&key, set, condition).await {
             Ok(item) => records::order_from_item(&item),
             Err(EngineError::ConditionFailed(failed)) => {

@@ -19,6 +19,9 @@ pub const ORDER_ID: &str = "OrderId";
 pub const STATUS: &str = "Status";
 pub const AMOUNT: &str = "Amount";
 pub const NUMBER_ITEMS: &str = "NumberItems";
+/// The W3C `traceparent` of the request that last wrote an order, so the
+/// notification it causes joins that trace. Absent when tracing is off.
+pub const TRACE_PARENT: &str = "TraceParent";
 /// Set on a customer whose deletion is under way: the profile is gone for
 /// every reader and no order can be placed, until the last item is removed.
 pub const DELETING: &str = "Deleting";
@@ -82,7 +85,17 @@ pub fn order_item(order: &Order) -> Item {
     if let Some(updated_at) = order.updated_at {
         item.insert(UPDATED_AT.to_owned(), s(updated_at.to_string()));
     }
+    if let Some(trace_parent) = current_trace_parent() {
+        item.insert(TRACE_PARENT.to_owned(), trace_parent);
+    }
     item
+}
+
+/// The current span's `traceparent`, when tracing is on.
+pub fn current_trace_parent() -> Option<Value> {
+    crate::telemetry::trace::outgoing(&tracing::Span::current())
+        .remove("traceparent")
+        .map(s)
 }
 
 pub fn status_value(status: OrderStatus) -> Value {

@@ -101,6 +101,7 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
         port: 0,
         store,
         log_format: LogFormat::Pretty,
+        metrics_interval: None,
         shutdown_timeout: Duration::from_secs(1),
         client_timeout: Duration::from_secs(2),
         notifications: NotificationSettings::off(),

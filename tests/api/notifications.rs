@@ -4,8 +4,10 @@
 //! queue show what subscribers get.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix_web::{App, HttpResponse, HttpServer, web};
 use aws_sdk_sqs::types::{Message, QueueAttributeName, SendMessageBatchRequestEntry};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -106,19 +108,27 @@ impl Aws {
 
     /// The service binary consuming the changes queue.
     fn start_service(&self, data_dir: &TempDir, topic_arn: &str) -> Running {
+        self.start_service_with(data_dir, topic_arn, &[])
+    }
+
+    fn start_service_with(
+        &self,
+        data_dir: &TempDir,
+        topic_arn: &str,
+        extra: &[(&str, &str)],
+    ) -> Running {
         let endpoint = moto_endpoint();
-        start_with(
-            data_dir,
-            &[
-                ("NOTIFICATIONS_SOURCE", "sqs"),
-                ("NOTIFICATIONS_QUEUE_URL", &self.changes),
-                ("NOTIFICATIONS_VISIBILITY_TIMEOUT", "1"),
-                ("NOTIFICATIONS_CONCURRENCY", "2"),
-                ("ORDER_TOPIC_ARN", topic_arn),
-                ("EVENT_BUS_NAME", &self.bus),
-                ("AWS_ENDPOINT_URL", &endpoint),
-            ],
-        )
+        let mut settings = vec![
+            ("NOTIFICATIONS_SOURCE", "sqs"),
+            ("NOTIFICATIONS_QUEUE_URL", &self.changes),
+            ("NOTIFICATIONS_VISIBILITY_TIMEOUT", "1"),
+            ("NOTIFICATIONS_CONCURRENCY", "2"),
+            ("ORDER_TOPIC_ARN", topic_arn),
+            ("EVENT_BUS_NAME", &self.bus),
+            ("AWS_ENDPOINT_URL", &endpoint),
+        ];
+        settings.extend_from_slice(extra);
+        start_with(data_dir, &settings)
     }
 
     async fn send(&self, bodies: &[String]) {
@@ -497,4 +507,97 @@ async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
         event_types(&after_restart)
     );
     assert_eq!(reader.terminate().code(), Some(0));
+}
+
+/// An OTLP/HTTP collector that keeps the bodies of trace exports.
+struct FakeCollector {
+    endpoint: String,
+    exports: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl FakeCollector {
+    fn serve() -> Self {
+        let exports = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&exports);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            let kept = Arc::clone(&kept);
+            App::new().route(
+                "/v1/traces",
+                web::post().to(move |body: web::Bytes| {
+                    kept.lock().unwrap().push(body.to_vec());
+                    async {
+                        HttpResponse::Ok()
+                            .content_type("application/x-protobuf")
+                            .finish()
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+        Self { endpoint, exports }
+    }
+}
+
+#[tokio::test]
+async fn a_published_message_carries_its_trace_and_links_the_write_that_caused_it() {
+    let aws = Aws::new().await;
+    let collector = FakeCollector::serve();
+    let data_dir = TempDir::new().unwrap();
+    let service = aws.start_service_with(
+        &data_dir,
+        &aws.topic_arn,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint),
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+        ],
+    );
+    // The write was traced: its item carries the request's traceparent.
+    let write_trace = "0af7651916cd43dd8448eb211c80319c";
+    let (order, insert) = with_new_order(INSERT);
+    let insert = insert.replace(
+        r#""NumberItems": { "N": "2" }"#,
+        &format!(r#""NumberItems": {{ "N": "2" }}, "TraceParent": {{ "S": "00-{write_trace}-b7ad6b7169203331-01" }}"#),
+    );
+    assert!(insert.contains("TraceParent"));
+    aws.send(&[insert]).await;
+
+    let notified = aws
+        .collect_until(&aws.topic_inbox, |seen| !seen.is_empty())
+        .await;
+    assert_eq!(json(&notified[0])["orderId"], order.as_str());
+    let attributes = notified[0].message_attributes().unwrap();
+    let traceparent = attributes["traceparent"]
+        .string_value()
+        .expect("a traceparent attribute");
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!((parts[0], parts[3]), ("00", "01"), "{traceparent}");
+    assert_eq!(parts[1].len(), 32, "{traceparent}");
+    assert_ne!(parts[1], write_trace, "the message starts its own trace");
+    aws.wait_until_drained(&aws.changes).await;
+    assert_eq!(service.terminate().code(), Some(0), "exits and flushes");
+
+    // The exported spans (protobuf) hold the message's trace id, and the
+    // write's trace id only as the link.
+    let exported = collector.exports.lock().unwrap().concat();
+    let bytes = |hex: &str| -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let holds = |needle: Vec<u8>| {
+        exported
+            .windows(needle.len())
+            .any(|w| w == needle.as_slice())
+    };
+    assert!(holds(bytes(parts[1])), "the message's span was exported");
+    assert!(holds(bytes(write_trace)), "and links the write's trace");
 }

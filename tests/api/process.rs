@@ -76,6 +76,14 @@ impl Running {
         self.child.wait().unwrap()
     }
 
+    /// SIGTERM, then every JSON log line written since the last one read.
+    pub fn terminate_and_read_log(mut self) -> (std::process::ExitStatus, Vec<Value>) {
+        let log = std::mem::replace(&mut self.log, mpsc::channel().1);
+        let status = self.terminate();
+        // The reader thread ends with the process's stdout.
+        (status, log.iter().collect())
+    }
+
     /// `kill -9`: no chance to finish anything.
     pub fn crash(mut self) {
         self.child.kill().unwrap();
@@ -196,6 +204,7 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
         let started = std::time::Instant::now();
         let response = client
             .get(format!("{}{path}", running.address))
+            .header("x-request-id", format!("unreachable{path}"))
             .send()
             .await
             .unwrap();
@@ -212,7 +221,36 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
             "{path} answered within the SDK budget"
         );
     }
-    assert_eq!(running.terminate().code(), Some(0));
+    let missing = client
+        .get(format!("{}/no/such/route", running.address))
+        .header("x-request-id", "unreachable-404")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let (status, log) = running.terminate_and_read_log();
+    assert_eq!(status.code(), Some(0));
+    // The alarm counts ERROR lines: one per failed request, none for a 404.
+    let errors_of = |request_id: &str| {
+        log.iter()
+            .filter(|line| line["level"] == "ERROR" && line["span"]["request_id"] == request_id)
+            .count()
+    };
+    assert_eq!(errors_of("unreachable/users/john"), 1, "{log:#?}");
+    assert_eq!(errors_of("unreachable-404"), 0);
+    let failed = log
+        .iter()
+        .find(|line| {
+            line["level"] == "ERROR" && line["span"]["request_id"] == "unreachable/users/john"
+        })
+        .unwrap();
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("unavailable")),
+        "logged with its cause chain: {failed}"
+    );
 }
 
 pub async fn place_order(client: &reqwest::Client, address: &str) -> String {
