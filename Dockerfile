@@ -33,6 +33,7 @@ ENV PORT=8080 \
     HOST=0.0.0.0 \
     LOG_FORMAT=json \
     AUTH_MODE=jwt \
+    METRICS=on \
     DATA_DIR=/var/lib/ecommerce-service
 # distroless "nonroot": numeric, so orchestrators can verify it is not root.
 USER 65532:65532

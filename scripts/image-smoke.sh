@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs a release binary the way the container does and checks its
 # `healthcheck` subcommand: healthy while it serves, unhealthy after a
-# SIGTERM, which must stop it cleanly (exit 0).
+# SIGTERM, which must stop it cleanly (exit 0), flushing its metrics.
 set -euo pipefail
 binary="$1"
 data_dir="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-PORT="$port" HOST=127.0.0.1 DATA_DIR="$data_dir" LOG_FORMAT=json "$binary" > "$data_dir/log" 2>&1 &
+PORT="$port" HOST=127.0.0.1 DATA_DIR="$data_dir" LOG_FORMAT=json METRICS=on "$binary" > "$data_dir/log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$data_dir"' EXIT
 
@@ -31,4 +31,10 @@ if PORT="$port" "$binary" healthcheck 2>/dev/null; then
   echo "image-smoke: the healthcheck passed with the service stopped" >&2
   exit 1
 fi
-echo "image-smoke: ok ($(du -h "$binary" | cut -f1) binary; healthy while serving, unhealthy after a clean SIGTERM)"
+# The healthchecks were requests: their metrics are written on the way out.
+if ! grep -q '"Route":"GET /health/live"' "$data_dir/log"; then
+  echo "image-smoke: no EMF line for the health checks after SIGTERM; service log:" >&2
+  cat "$data_dir/log" >&2
+  exit 1
+fi
+echo "image-smoke: ok ($(du -h "$binary" | cut -f1) binary; healthy while serving, unhealthy after a clean SIGTERM, metrics flushed)"

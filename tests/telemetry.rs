@@ -206,6 +206,29 @@ async fn a_request_continues_the_callers_trace_and_parents_its_storage_calls() {
 }
 
 #[tokio::test]
+async fn a_new_trace_id_starts_with_the_time_as_x_ray_requires() {
+    let app = spawn_app().await;
+    let status = app
+        .send(
+            app.client.get(format!("{}/users/xray", app.address)),
+            "xray-404",
+        )
+        .await;
+    assert_eq!(status, 404);
+    let lines = lines_of("xray-404");
+    let trace_id = lines[0]["span"]["trace_id"].as_str().expect("a trace id");
+    let seconds = u64::from_str_radix(&trace_id[..8], 16).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        now.abs_diff(seconds) < 60,
+        "{trace_id} starts with the epoch seconds"
+    );
+}
+
+#[tokio::test]
 async fn no_personal_data_is_logged_and_a_404_is_not_an_error() {
     let app = spawn_app().await;
     app.register("privy", "privacy-register").await;

@@ -10,6 +10,9 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { Notifications } from './notifications';
 
+/** The namespace of the service's EMF metrics and its error-line filter. */
+const SERVICE_NAMESPACE = 'EcommerceService';
+
 export interface MonitoringProps {
   readonly serviceLogs: logs.ILogGroup;
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
@@ -39,7 +42,7 @@ export class Monitoring extends Construct {
     const errorLines = new logs.MetricFilter(this, 'ErrorLines', {
       logGroup: props.serviceLogs,
       filterPattern: logs.FilterPattern.stringValue('$.level', '=', 'ERROR'),
-      metricNamespace: 'EcommerceService',
+      metricNamespace: SERVICE_NAMESPACE,
       metricName: 'ErrorLogLines',
       metricValue: '1',
       defaultValue: 0,
@@ -106,6 +109,21 @@ export class Monitoring extends Construct {
           new cloudwatch.GraphWidget({ title: 'Dead letters', left: [dlqDepth, pipeDlqDepth] }),
           new cloudwatch.GraphWidget({ title: 'Pipe failures', left: [pipeFailures] }),
         ],
+        // What the service itself reports (EMF lines; src/telemetry/metrics.rs).
+        [
+          serviceGraph('Requests by route and status class', 'Route,StatusClass', 'Requests', 'Sum'),
+          serviceGraph('Latency p99 by route (ms)', 'Route,StatusClass', 'Latency', 'p99'),
+          serviceGraph('Storage latency p99 by operation (ms)', 'Engine,Operation', 'StorageLatency', 'p99'),
+        ],
+        [
+          serviceGraph('Storage errors by operation', 'Engine,Operation', 'StorageErrors', 'Sum'),
+          serviceGraph('Notifications published by event type', 'EventType', 'NotificationsPublished', 'Sum'),
+          serviceGraph('Notifications failed by event type', 'EventType', 'NotificationsFailed', 'Sum'),
+        ],
+        [
+          serviceGraph('Notification lag p99 (ms)', 'EventType', 'NotificationLag', 'p99'),
+          serviceGraph('Consumer batch size (average)', 'Consumer', 'BatchSize', 'Average'),
+        ],
       ],
     });
   }
@@ -123,4 +141,18 @@ export class Monitoring extends Construct {
     alarm.addOkAction(new actions.SnsAction(this.topic));
     this.alarms.push(alarm);
   }
+}
+
+/** One line per dimension value (routes, operations, event types: bounded
+ * sets), found by a search so a new route needs no dashboard change. */
+function serviceGraph(title: string, dimensions: string, metricName: string, statistic: string): cloudwatch.GraphWidget {
+  return new cloudwatch.GraphWidget({
+    title,
+    left: [new cloudwatch.MathExpression({
+      expression: `SEARCH('{${SERVICE_NAMESPACE},${dimensions}} MetricName="${metricName}"', '${statistic}', 60)`,
+      usingMetrics: {},
+      period: Duration.minutes(1),
+      label: '',
+    })],
+  });
 }

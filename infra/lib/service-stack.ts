@@ -16,6 +16,7 @@ import { CONTAINER_PORT, FrontDoor, ImageSource, SHUTDOWN_TIMEOUT_SECONDS } from
 import { Identity } from './identity';
 import { Monitoring } from './monitoring';
 import { Notifications } from './notifications';
+import { OTLP_ENDPOINT, TraceCollector } from './tracing';
 
 export interface ServiceStackProps extends StackProps {
   /** How clients reach the service. Default: an HTTP API in front of an internal ALB. */
@@ -103,7 +104,7 @@ export class ServiceStack extends Stack {
       },
     });
     const identity = new Identity(this, 'Identity');
-    this.taskDefinition.addContainer('app', {
+    const app = this.taskDefinition.addContainer('app', {
       image: containerImage(this, props.imageSource ?? 'asset'),
       essential: true,
       portMappings: [{ containerPort: CONTAINER_PORT }],
@@ -120,6 +121,12 @@ export class ServiceStack extends Stack {
         AUTH_MODE: 'jwt',
         AUTH_ISSUER: identity.issuer,
         AUTH_AUDIENCE: identity.client.userPoolClientId,
+        METRICS: 'on',
+        OTEL_EXPORTER_OTLP_ENDPOINT: OTLP_ENDPOINT,
+        OTEL_SERVICE_NAME: 'ecommerce-service',
+        // A tenth of new traces; a caller's sampling decision is kept.
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.1',
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: serviceLogs, streamPrefix: 'app' }),
       healthCheck: {
@@ -134,6 +141,8 @@ export class ServiceStack extends Stack {
       stopTimeout: Duration.seconds(SHUTDOWN_TIMEOUT_SECONDS + 10),
       readonlyRootFilesystem: true,
     });
+    const collector = new TraceCollector(this, 'Traces', this.taskDefinition);
+    app.addContainerDependencies({ container: collector.container, condition: ecs.ContainerDependencyCondition.START });
     acknowledge(this.taskDefinition.obtainExecutionRole(), 'IAM5[Resource::*]',
       'ecr:GetAuthorizationToken has no resource scope; image pulls are limited to the image repository.');
     acknowledge(this.taskDefinition, 'ECS2', 'The environment holds only resource names and switches; the service has no secrets (AWS access comes from the task role).');

@@ -16,6 +16,7 @@ const pipeline = Template.fromJSON(assembly.getStackByName(PIPELINE_STACK).templ
 const TASK_ENVIRONMENT = [
   'STORE', 'TABLE_NAME', 'NOTIFICATIONS_SOURCE', 'NOTIFICATIONS_QUEUE_URL', 'ORDER_TOPIC_ARN',
   'EVENT_BUS_NAME', 'LOG_FORMAT', 'PORT', 'SHUTDOWN_TIMEOUT', 'AUTH_MODE', 'AUTH_ISSUER', 'AUTH_AUDIENCE',
+  'METRICS', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG',
 ];
 
 test('the table has the single-table keys, GSI1, a stream and PITR, and is kept on delete', () => {
@@ -123,6 +124,39 @@ test('the service runs at least 2 tasks with a rollback circuit breaker, behind 
   service.resourceCountIs('AWS::ApiGatewayV2::VpcLink', 1);
   service.hasResourceProperties('AWS::ApiGatewayV2::Stage', { AccessLogSettings: Match.anyValue() });
   service.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 2);
+});
+
+test('an ADOT sidecar takes the spans on loopback and the task role may write them to X-Ray', () => {
+  const task = Object.values(service.findResources('AWS::ECS::TaskDefinition'))[0];
+  const [app, collector] = task.Properties.ContainerDefinitions;
+  assert.equal(collector.Name, 'otel-collector');
+  assert.equal(collector.Essential, false, 'losing traces must not stop the API');
+  assert.match(collector.Image, /aws-otel-collector:v\d+\.\d+\.\d+$/);
+  const config = collector.Environment.find((e: { Name: string }) => e.Name === 'AOT_CONFIG_CONTENT').Value;
+  assert.match(config, /endpoint: 127\.0\.0\.1:4318/);
+  assert.match(config, /exporters: \[awsxray\]/);
+  const env = Object.fromEntries(app.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+  assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://127.0.0.1:4318');
+  assert.equal(env.METRICS, 'on');
+  assert.deepEqual(app.DependsOn, [{ ContainerName: 'otel-collector', Condition: 'START' }]);
+  service.hasResourceProperties('AWS::IAM::Policy', {
+    PolicyDocument: Match.objectLike({
+      Statement: Match.arrayWith([Match.objectLike({
+        Action: Match.arrayWith(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']),
+      })]),
+    }),
+  });
+});
+
+test('the dashboard graphs the service\'s own EMF metrics by bounded dimensions', () => {
+  const dashboard = Object.values(service.findResources('AWS::CloudWatch::Dashboard'))[0];
+  // The body is JSON inside a CloudFormation string: drop the escaping.
+  const body = JSON.stringify(dashboard.Properties.DashboardBody).replace(/\\/g, '');
+  for (const metric of ['Requests', 'Latency', 'StorageLatency', 'StorageErrors', 'NotificationsPublished',
+    'NotificationsFailed', 'NotificationLag', 'BatchSize']) {
+    assert.ok(body.includes(`MetricName="${metric}"`), `a widget for ${metric}`);
+  }
+  assert.ok(!/Username|OrderId/.test(body), 'no per-user or per-order dimension');
 });
 
 test('the public-alb front door has no API Gateway', () => {

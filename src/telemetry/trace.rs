@@ -5,14 +5,15 @@
 //! OpenTelemetry layer is installed, so spans cost what they cost without it.
 
 use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::HeaderMap;
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracerProvider, SpanExporter};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -34,15 +35,42 @@ pub fn provider_from_env() -> anyhow::Result<Option<SdkTracerProvider>> {
         .build()?;
     // The batch processor exports from its own thread, off the request path.
     let builder = SdkTracerProvider::builder().with_batch_exporter(exporter);
-    Ok(Some(builder.with_resource(resource()).build()))
+    Ok(Some(
+        builder
+            .with_id_generator(XrayCompatibleIds::default())
+            .with_resource(resource())
+            .build(),
+    ))
 }
 
 /// A provider that hands every span to `exporter` as it ends (tests).
 pub fn provider_with(exporter: impl SpanExporter + 'static) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_simple_exporter(exporter)
+        .with_id_generator(XrayCompatibleIds::default())
         .with_resource(resource())
         .build()
+}
+
+/// Trace ids that start with the time in epoch seconds (the other 12 bytes
+/// random), as X-Ray requires: the collector's X-Ray exporter drops spans of
+/// fully random trace ids. Any other backend takes them as they are.
+#[derive(Debug, Default)]
+struct XrayCompatibleIds(RandomIdGenerator);
+
+impl IdGenerator for XrayCompatibleIds {
+    fn new_trace_id(&self) -> TraceId {
+        let mut bytes = self.0.new_trace_id().to_bytes();
+        let seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs() as u32);
+        bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+        TraceId::from_bytes(bytes)
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.0.new_span_id()
+    }
 }
 
 fn resource() -> Resource {

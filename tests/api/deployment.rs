@@ -3,9 +3,10 @@
 
 use ecommerce_service::config::ENV_VARS;
 
-/// Read by the AWS SDK or the log filter rather than by our config module.
+/// Read by the AWS SDK, the OpenTelemetry SDK or the log filter rather
+/// than by our config module.
 fn is_standard(name: &str) -> bool {
-    name.starts_with("AWS_") || name == "RUST_LOG"
+    name.starts_with("AWS_") || name.starts_with("OTEL_") || name == "RUST_LOG"
 }
 
 #[test]

@@ -1,0 +1,64 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { acknowledge } from './nag';
+
+/** ADOT collector image, pinned: a new version is a reviewed change. */
+const COLLECTOR_IMAGE = 'public.ecr.aws/aws-observability/aws-otel-collector:v0.39.0';
+
+/** Where the service sends OTLP/HTTP: the sidecar, inside the task. */
+export const OTLP_ENDPOINT = 'http://127.0.0.1:4318';
+
+/** Traces only: metrics leave the service as EMF log lines, logs through
+ * the awslogs driver. The receiver listens on loopback, so nothing outside
+ * the task can send spans to it. */
+const COLLECTOR_CONFIG = `
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:4318
+processors:
+  batch:
+    timeout: 1s
+exporters:
+  awsxray: {}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [awsxray]
+`;
+
+/** An AWS Distro for OpenTelemetry collector as a sidecar that exports the
+ * service's spans to X-Ray, with the task role allowed to write them. */
+export class TraceCollector extends Construct {
+  readonly container: ecs.ContainerDefinition;
+
+  constructor(scope: Construct, id: string, taskDefinition: ecs.FargateTaskDefinition) {
+    super(scope, id);
+    const collectorLogs = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_WEEK,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.container = taskDefinition.addContainer('otel-collector', {
+      image: ecs.ContainerImage.fromRegistry(COLLECTOR_IMAGE),
+      // Losing traces must not take the API down with it.
+      essential: false,
+      cpu: 64,
+      memoryReservationMiB: 64,
+      environment: { AOT_CONFIG_CONTENT: COLLECTOR_CONFIG },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: collectorLogs, streamPrefix: 'otel' }),
+      readonlyRootFilesystem: true,
+    });
+    taskDefinition.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
+      resources: ['*'],
+    }));
+    acknowledge(taskDefinition.taskRole, 'IAM5[Resource::*]',
+      'X-Ray trace submission has no resource-level permissions; only the four write actions are granted.');
+  }
+}
