@@ -213,6 +213,61 @@ def run_scenario(service, scenario, data_file, workdir):
     return summary
 
 
+class OtlpSink:
+    """Accepts OTLP/HTTP trace exports and drops them: the far end of the
+    exporter, so tracing costs what it costs in the service (the sink's own
+    CPU shares the machine, as wrk does)."""
+
+    def __init__(self):
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+
+
+def telemetry_cost(bench_data, data_file, workdir):
+    """GET user with telemetry off (the default), EMF metrics on, every request
+    traced and exported, a tenth traced, and metrics with every request
+    traced: what observability costs per request."""
+    sink = OtlpSink()
+    tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER": "always_on",
+               "OTEL_BSP_MAX_QUEUE_SIZE": "65536"}
+    configurations = {
+        "off": {},
+        "metrics": {"METRICS": "on"},
+        "tracing": tracing,
+        # What the stack deploys: a tenth of new traces sampled.
+        "tracing_sampled_10_percent": {**tracing, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                                       "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+        "metrics_and_tracing": {"METRICS": "on", **tracing},
+    }
+    results = {}
+    try:
+        for name, env in configurations.items():
+            service = Service(bench_data, env=env)
+            results[name] = run_scenario(service, "get_user", data_file, workdir)
+            service.stop()
+    finally:
+        sink.close()
+    return results
+
+
 def startup(workdir):
     seconds, idle = [], None
     for i in range(STARTUPS):
@@ -322,6 +377,11 @@ def main():
                   f"CPU {summary['cpu_us_per_request']:.1f} µs/req, peak RSS {summary['peak_rss_mib']} MiB", flush=True)
         results["durability"] = durability(service, bench_data, data_file, workdir)
         print(f"durability: {results['durability']}", flush=True)
+        results["telemetry"] = telemetry_cost(bench_data, data_file, workdir)
+        for name, summary in results["telemetry"].items():
+            print(f"telemetry {name}: get_user {summary['requests_per_second']:.0f} req/s, "
+                  f"p99 {summary['p99_ms']} ms, CPU {summary['cpu_us_per_request']:.1f} µs/req, "
+                  f"errors {summary['errors']}", flush=True)
         if os.environ.get("MOTO_ENDPOINT"):
             results["dynamodb"] = dynamodb(workdir)
             for name, figures in results["dynamodb"].items():
@@ -336,6 +396,7 @@ def main():
 def check(results):
     """Smoke mode proves the harness works: zero errors, nothing lost. Speed is never asserted."""
     problems = [f"{name}: {s['errors']} errors" for name, s in results["scenarios"].items() if s["errors"]]
+    problems += [f"telemetry {name}: {s['errors']} errors" for name, s in results["telemetry"].items() if s["errors"]]
     durable = results["durability"]
     if durable["found_after_kill_9"] != durable["placed_201"] or durable["wrk_errors"]:
         problems.append(f"durability: {durable}")
