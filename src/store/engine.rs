@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
-use crate::telemetry::metrics;
+use crate::telemetry::{metrics, trace};
 
 use super::keys::Key;
 use super::{dynamodb::DynamoDbEngine, embedded::EmbeddedEngine};
@@ -159,15 +159,19 @@ impl Engine {
             Engine::Embedded(_) => "redb",
             Engine::DynamoDb(_) => "dynamodb",
         };
-        let span = tracing::info_span!(
-            "storage call",
-            otel.name = operation,
-            otel.kind = "client",
-            db.system.name = system,
-            db.operation.name = operation,
-        );
         let started = Instant::now();
-        let outcome = call.instrument(span).await;
+        let outcome = if trace::enabled() {
+            let span = tracing::info_span!(
+                "storage call",
+                otel.name = operation,
+                otel.kind = "client",
+                db.system.name = system,
+                db.operation.name = operation,
+            );
+            call.instrument(span).await
+        } else {
+            call.await
+        };
         // A condition that did not hold is an answer, not a failure.
         let failed = matches!(
             outcome,

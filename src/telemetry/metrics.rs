@@ -128,6 +128,11 @@ pub fn install(sink: Box<dyn Write + Send>, interval: Duration) {
     }
 }
 
+/// Whether values are being recorded (`METRICS=on`).
+pub fn enabled() -> bool {
+    RECORDER.get().is_some()
+}
+
 /// Writes what was recorded since the last flush, one EMF line per
 /// dimension set.
 pub fn flush() {

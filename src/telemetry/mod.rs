@@ -78,6 +78,7 @@ where
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
     };
     let spans = traces.map(|provider| {
+        trace::enable();
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("ecommerce-service"))
             .with_location(false)

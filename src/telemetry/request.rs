@@ -20,11 +20,12 @@ use crate::http::request_id;
 /// every poll of the request and cost about a third of a read's CPU.
 pub struct RequestSpan;
 
-/// When the request started, and its route for the request metrics.
+/// When the request started, and its route for the request metrics (when
+/// they are on).
 #[derive(Clone)]
 struct Started {
     at: Instant,
-    route: String,
+    route: Option<String>,
 }
 
 impl RootSpanBuilder for RequestSpan {
@@ -32,6 +33,27 @@ impl RootSpanBuilder for RequestSpan {
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "unmatched".into());
+        request.extensions_mut().insert(Started {
+            at: Instant::now(),
+            route: metrics::enabled().then(|| format!("{} {}", request.method(), route)),
+        });
+        if !trace::enabled() {
+            let span = tracing::info_span!(
+                "request",
+                http.method = %request.method(),
+                http.route = %route,
+                request_id = %request_id::of(request),
+                trace_id = Empty,
+            );
+            // Tracing is off, but the caller's trace id still joins the logs
+            // to its trace.
+            if request.headers().contains_key("traceparent")
+                && let (Some(trace_id), _) = trace::ids(&span, &trace::incoming(request.headers()))
+            {
+                span.record("trace_id", trace_id);
+            }
+            return span;
+        }
         let span = tracing::info_span!(
             "request",
             otel.name = %format_args!("{} {}", request.method(), route),
@@ -44,13 +66,7 @@ impl RootSpanBuilder for RequestSpan {
             http.response.status_code = Empty,
             otel.status_code = Empty,
         );
-        request.extensions_mut().insert(Started {
-            at: Instant::now(),
-            route: format!("{} {}", request.method(), route),
-        });
         let caller = trace::incoming(request.headers());
-        // Without an OpenTelemetry layer (tracing off) there is no parent to
-        // set; the caller's trace id is still logged.
         let _ = span.set_parent(caller.clone());
         let (trace_id, span_id) = trace::ids(&span, &caller);
         if let Some(trace_id) = trace_id {
@@ -82,8 +98,14 @@ impl RootSpanBuilder for RequestSpan {
             tracing::error!(error = ?error.as_response_error(), "request failed");
         }
         let latency = started.as_ref().map(|started| started.at.elapsed());
-        if let (Some(started), Some(latency)) = (&started, latency) {
-            metrics::request(&started.route, status.as_u16(), latency);
+        if let (
+            Some(Started {
+                route: Some(route), ..
+            }),
+            Some(latency),
+        ) = (&started, latency)
+        {
+            metrics::request(route, status.as_u16(), latency);
         }
         let latency_us = latency.map(|latency| latency.as_micros() as u64);
         tracing::info!(

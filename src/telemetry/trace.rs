@@ -5,6 +5,7 @@
 //! OpenTelemetry layer is installed, so spans cost what they cost without it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::HeaderMap;
@@ -18,6 +19,19 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 const SERVICE_NAME: &str = "ecommerce-service";
+
+/// Whether spans go to OpenTelemetry: set once, when the subscriber is built
+/// with a tracer provider. Off, the request path skips everything that only
+/// traces use (per-call spans, trace-context fields).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+pub(super) fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
 
 /// The tracer provider the environment asks for, if any: OTLP over HTTP to
 /// `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, sampled as `OTEL_TRACES_SAMPLER`
