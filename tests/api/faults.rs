@@ -186,6 +186,40 @@ fn start_behind(proxy: &FaultProxy, data_dir: &TempDir) -> Running {
     )
 }
 
+/// The binary behind a fault proxy (no fault yet), with one registered user.
+struct Behind {
+    proxy: FaultProxy,
+    running: Running,
+    address: String,
+    client: reqwest::Client,
+    _data_dir: TempDir,
+}
+
+impl Behind {
+    async fn with_user(username: &str) -> Self {
+        let proxy = FaultProxy::start(moto_address()).await;
+        let data_dir = TempDir::new().unwrap();
+        let running = start_behind(&proxy, &data_dir);
+        let address = running.address.clone();
+        let client = http_client();
+        let registration = json!({"username": username, "email": format!("{username}@example.com"), "name": username});
+        let response = client
+            .post(format!("{address}/add_user"))
+            .json(&registration)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        Self {
+            proxy,
+            running,
+            address,
+            client,
+            _data_dir: data_dir,
+        }
+    }
+}
+
 /// Sends one request and times it.
 async fn timed(request: reqwest::RequestBuilder) -> (StatusCode, Option<String>, Duration) {
     let started = Instant::now();
@@ -220,19 +254,13 @@ async fn await_ready(client: &reqwest::Client, address: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_dynamodb_means_fast_503s_not_ready_and_recovery_without_restart() {
-    let proxy = FaultProxy::start(moto_address()).await;
-    let data_dir = TempDir::new().unwrap();
-    let running = start_behind(&proxy, &data_dir);
-    let address = running.address.clone();
-    let client = http_client();
-    let registration = json!({"username": "alice", "email": "alice@example.com", "name": "Alice"});
-    let response = client
-        .post(format!("{address}/add_user"))
-        .json(&registration)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let Behind {
+        proxy,
+        running,
+        address,
+        client,
+        _data_dir,
+    } = Behind::with_user("alice").await;
     let order = json!({"username": "alice", "amount": 5.5, "numItems": 2});
 
     for fault in [
@@ -278,19 +306,13 @@ async fn unreachable_dynamodb_means_fast_503s_not_ready_and_recovery_without_res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_timed_out_after_it_was_applied_is_not_repeated_by_its_retry() {
-    let proxy = FaultProxy::start(moto_address()).await;
-    let data_dir = TempDir::new().unwrap();
-    let running = start_behind(&proxy, &data_dir);
-    let address = running.address.clone();
-    let client = http_client();
-    let registration = json!({"username": "bob", "email": "bob@example.com", "name": "Bob"});
-    let response = client
-        .post(format!("{address}/add_user"))
-        .json(&registration)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let Behind {
+        proxy,
+        running,
+        address,
+        client,
+        _data_dir,
+    } = Behind::with_user("bob").await;
     let order = json!({"username": "bob", "amount": 12.25, "numItems": 3});
     let place = || {
         client

@@ -157,8 +157,10 @@ impl Aws {
     }
 
     /// Receives and deletes what arrives in `queue` until `done` says so.
+    /// The deadline only bounds a hang: moto serves about 200 requests a
+    /// second to the whole suite, and hundreds of messages can take a minute.
     async fn collect_until(&self, queue: &str, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(180);
         let mut seen = Vec::new();
         while !done(&seen) {
             assert!(
