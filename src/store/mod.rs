@@ -59,26 +59,33 @@ fn idempotency_guard(
     write: IdempotentWrite,
     key: Option<&IdempotencyKey>,
     written: &Item,
-    fingerprint: &str,
-) -> Option<WriteOp> {
-    let key = keys::idempotency(write, key?);
+    fingerprint: impl FnOnce() -> String,
+) -> (Option<WriteOp>, Option<String>) {
+    let Some(key) = key else {
+        // Without a key there is nothing to record or compare: no work on
+        // the write path.
+        return (None, None);
+    };
+    let key = keys::idempotency(write, key);
+    let fingerprint = fingerprint();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expires_at = now + IDEMPOTENCY_TTL.as_secs() as i64;
-    Some(WriteOp::Put {
-        item: records::idempotency_item(&key, written, fingerprint, expires_at),
+    let guard = WriteOp::Put {
+        item: records::idempotency_item(&key, written, &fingerprint, expires_at),
         condition: Condition::NotExistsOrBelow(records::EXPIRES_AT, now),
-    })
+    };
+    (Some(guard), Some(fingerprint))
 }
 
 /// When the guard at `index` failed: the first write's item if the request
-/// is the same, `IdempotencyKeyReused` if it is not. `None` when the guard
-/// held (or there was none) and another condition failed.
+/// (its `fingerprint`) is the same, `IdempotencyKeyReused` if it is not.
+/// `None` when the guard held (or there was none) and another condition failed.
 fn replay(
     failed: &ConditionFailed,
     index: usize,
-    fingerprint: &str,
+    fingerprint: Option<&str>,
 ) -> Result<Option<Item>, StoreError> {
-    let Some(failure) = failed.failed(index) else {
+    let (Some(fingerprint), Some(failure)) = (fingerprint, failed.failed(index)) else {
         return Ok(None);
     };
     let record = failure.current.as_ref().ok_or_else(|| {
@@ -146,19 +153,20 @@ impl Store {
             address: None,
             created_at: Timestamp::now(),
         };
-        let fingerprint = format!(
-            "{}|{}|{}",
-            user.username,
-            user.email.as_str(),
-            user.name.as_str()
-        );
         let user_item = records::user_item(&user);
         // Built before the item moves into its Put: no copy without a key.
-        let guard = idempotency_guard(
+        let (guard, fingerprint) = idempotency_guard(
             IdempotentWrite::Registration,
             idempotency_key,
             &user_item,
-            &fingerprint,
+            || {
+                format!(
+                    "{}|{}|{}",
+                    user.username,
+                    user.email.as_str(),
+                    user.name.as_str()
+                )
+            },
         );
         let mut ops = vec![
             WriteOp::Put {
@@ -174,7 +182,7 @@ impl Store {
         match self.engine.write(ops).await {
             Ok(()) => Ok(Written::new(user)),
             Err(EngineError::ConditionFailed(failed)) => {
-                if let Some(first) = replay(&failed, 2, &fingerprint)? {
+                if let Some(first) = replay(&failed, 2, fingerprint.as_deref())? {
                     return Ok(Written::replayed(records::user_from_item(&first)?));
                 }
                 Err(StoreError::Taken {
@@ -297,19 +305,20 @@ impl Store {
             created_at,
             updated_at: None,
         };
-        let fingerprint = format!(
-            "{}|{}|{}",
-            order.owner,
-            order.amount.to_text(),
-            order.items.get()
-        );
         let order_item = records::order_item(&order);
         // Built before the item moves into its Put: no copy without a key.
-        let guard = idempotency_guard(
+        let (guard, fingerprint) = idempotency_guard(
             IdempotentWrite::Placement,
             idempotency_key,
             &order_item,
-            &fingerprint,
+            || {
+                format!(
+                    "{}|{}|{}",
+                    order.owner,
+                    order.amount.to_text(),
+                    order.items.get()
+                )
+            },
         );
         let mut ops = vec![
             WriteOp::Check {
@@ -327,7 +336,7 @@ impl Store {
             Err(EngineError::ConditionFailed(failed)) => {
                 // The key's record is checked first: the original answer
                 // stands even if the customer was deleted since.
-                if let Some(first) = replay(&failed, 2, &fingerprint)? {
+                if let Some(first) = replay(&failed, 2, fingerprint.as_deref())? {
                     return Ok(Written::replayed(records::order_from_item(&first)?));
                 }
                 if failed.failed(0).is_some() {

@@ -93,6 +93,9 @@ pub fn order_item(order: &Order) -> Item {
 
 /// The current span's `traceparent`, when tracing is on.
 pub fn current_trace_parent() -> Option<Value> {
+    if !crate::telemetry::trace::enabled() {
+        return None;
+    }
     crate::telemetry::trace::outgoing(&tracing::Span::current())
         .remove("traceparent")
         .map(s)

@@ -98,8 +98,8 @@ impl Jwks {
         let keys = Arc::new(Mutex::new(keys));
         let fetches = Arc::new(AtomicUsize::new(0));
         let (served, counted) = (Arc::clone(&keys), Arc::clone(&fetches));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let (listener, base) = crate::helpers::loopback();
+        let url = format!("{base}/jwks.json");
         let server = HttpServer::new(move || {
             let (served, counted) = (Arc::clone(&served), Arc::clone(&counted));
             App::new().route(

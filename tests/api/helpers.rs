@@ -58,6 +58,19 @@ pub fn moto_endpoint() -> String {
     )
 }
 
+/// A listener on a free loopback port for a fake server, and its base URL.
+pub fn loopback() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// Runs a fake server on a thread of its own, for the rest of the test
+/// binary: it keeps serving whichever test runtime is blocked.
+pub fn run_in_background(server: actix_web::dev::Server) {
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+}
+
 /// A reqwest client. reqwest's rustls takes the process-wide crypto provider
 /// (the service installs aws-lc-rs only when it builds its JWKS client), so
 /// the tests install the same one rather than depend on test order.

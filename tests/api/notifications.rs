@@ -521,8 +521,7 @@ impl FakeCollector {
     fn serve() -> Self {
         let exports = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&exports);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, endpoint) = crate::helpers::loopback();
         let server = HttpServer::new(move || {
             let kept = Arc::clone(&kept);
             App::new().route(
@@ -542,7 +541,7 @@ impl FakeCollector {
         .listen(listener)
         .unwrap()
         .run();
-        std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+        crate::helpers::run_in_background(server);
         Self { endpoint, exports }
     }
 }

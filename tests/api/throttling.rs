@@ -25,8 +25,7 @@ impl FakeDynamoDb {
     fn serve(error: &'static str) -> Self {
         let requests = Arc::new(Mutex::new(HashMap::new()));
         let counted = Arc::clone(&requests);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, endpoint) = crate::helpers::loopback();
         let server = HttpServer::new(move || {
             let counted = Arc::clone(&counted);
             App::new().default_service(web::to(move |request: HttpRequest| {
@@ -62,7 +61,7 @@ impl FakeDynamoDb {
         .listen(listener)
         .unwrap()
         .run();
-        std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+        crate::helpers::run_in_background(server);
         Self { endpoint, requests }
     }
 
