@@ -19,6 +19,9 @@ pub const SK: &str = "SK";
 pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
 pub const GSI1: &str = "GSI1";
+/// The table's time-to-live attribute (epoch seconds): DynamoDB deletes an
+/// item some time after it passes, and so does the embedded engine.
+pub const EXPIRES_AT: &str = "ExpiresAt";
 
 const CUSTOMER: &str = "CUSTOMER#";
 const CUSTOMER_EMAIL: &str = "CUSTOMEREMAIL#";

@@ -72,7 +72,7 @@ fn idempotency_guard(
     let expires_at = now + IDEMPOTENCY_TTL.as_secs() as i64;
     let guard = WriteOp::Put {
         item: records::idempotency_item(&key, written, &fingerprint, expires_at),
-        condition: Condition::NotExistsOrBelow(records::EXPIRES_AT, now),
+        condition: Condition::NotExistsOrBelow(keys::EXPIRES_AT, now),
     };
     (Some(guard), Some(fingerprint))
 }

@@ -7,7 +7,7 @@ use crate::domain::{
 
 use super::StoreError;
 use super::engine::{Item, Value, number, text};
-use super::keys::{self, GSI1PK, GSI1SK, PK, SK};
+use super::keys::{self, EXPIRES_AT, GSI1PK, GSI1SK, PK, SK};
 
 pub const USERNAME: &str = "Username";
 pub const EMAIL: &str = "Email";
@@ -28,10 +28,9 @@ pub const DELETING: &str = "Deleting";
 /// Stream checkpoints: the last sequence number handled, or that the shard is done.
 pub const SEQUENCE_NUMBER: &str = "SequenceNumber";
 pub const FINISHED: &str = "Finished";
-/// Idempotency records: what the request was, when the record expires (the
-/// table's TTL attribute, epoch seconds), and the key of the item it wrote.
+/// Idempotency records: what the request was, when the record expires
+/// ([`EXPIRES_AT`]), and the key of the item it wrote.
 pub const FINGERPRINT: &str = "Fingerprint";
-pub const EXPIRES_AT: &str = "ExpiresAt";
 pub const ORIGINAL_PK: &str = "OriginalPK";
 pub const ORIGINAL_SK: &str = "OriginalSK";
 

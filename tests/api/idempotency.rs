@@ -1,12 +1,15 @@
 //! `Idempotency-Key` on `POST /orders`: retries get the first answer and
-//! place nothing; a different request under the key is refused.
+//! place nothing; a different request under the key is refused; records
+//! expire.
 
+use aws_sdk_dynamodb::types::TimeToLiveStatus;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{EngineKind, TestApp, spawn_app, status_and_json};
+use crate::helpers::{EngineKind, TestApp, moto_endpoint, spawn_app, status_and_json};
 use crate::on_both_engines;
+use crate::process::start_with;
 
 on_both_engines!(
     a_retry_with_the_same_key_gets_the_first_answer_and_places_nothing,
@@ -129,4 +132,36 @@ async fn a_registration_retried_with_its_key_is_answered_not_refused(engine: Eng
     // Under another key it is a new registration, and the username is taken.
     let (status, answer, _) = register("signup-2", "john@example.com").await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+}
+
+/// DynamoDB deletes expired records only where TTL is on: the stack turns it
+/// on, and so does the service for a table it creates (`CREATE_TABLE`).
+#[tokio::test]
+async fn a_table_the_service_creates_expires_idempotency_records() {
+    let endpoint = moto_endpoint();
+    let table = format!("ttl-{}", ulid::Ulid::generate().to_string().to_lowercase());
+    let data_dir = tempfile::TempDir::new().unwrap();
+    let service = start_with(
+        &data_dir,
+        &[
+            ("STORE", "dynamodb"),
+            ("CREATE_TABLE", "true"),
+            ("TABLE_NAME", &table),
+            ("AWS_ENDPOINT_URL", &endpoint),
+        ],
+    );
+
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let described = aws_sdk_dynamodb::Client::new(&sdk)
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = described.time_to_live_description().unwrap();
+    assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+    assert_eq!(ttl.attribute_name(), Some("ExpiresAt"));
+    assert_eq!(service.terminate().code(), Some(0));
 }

@@ -6,9 +6,10 @@ use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 
-use crate::store::keys::{GSI1, GSI1PK, GSI1SK, PK, SK};
+use crate::store::keys::{EXPIRES_AT, GSI1, GSI1PK, GSI1SK, PK, SK};
 
 pub async fn create_if_missing(client: &Client, table: &str) -> anyhow::Result<()> {
     match client.describe_table().table_name(table).send().await {
@@ -60,20 +61,43 @@ pub async fn create_if_missing(client: &Client, table: &str) -> anyhow::Result<(
         )
         .send()
         .await;
-    match created {
-        Ok(_) => {}
+    let we_created_it = match created {
+        Ok(_) => true,
         // Another instance created it first: the table is there, which is the point.
         Err(error)
             if error
                 .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            false
+        }
         Err(error) => anyhow::bail!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(error)),
-    }
+    };
     client
         .wait_until_table_exists()
         .table_name(table)
         .wait(std::time::Duration::from_secs(60))
         .await
         .map_err(|error| anyhow::anyhow!("the table did not become active: {error}"))?;
+    if we_created_it {
+        // As the stack does: expired idempotency records go away by themselves.
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(EXPIRES_AT)
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot enable TTL: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(error)
+                )
+            })?;
+    }
     Ok(())
 }
