@@ -4,7 +4,9 @@
 //! writer thread that evaluates each write's conditions and applies it inside
 //! one redb transaction per batch: conditions are checked against the latest
 //! committed-or-batched state (so they hold under any concurrency), and one
-//! fsync covers every write waiting in the queue (group commit).
+//! fsync covers every write waiting in the queue (group commit). Like
+//! DynamoDB's TTL, the writer deletes items whose `ExpiresAt` has passed, a
+//! few with each batch.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -19,7 +21,7 @@ use super::engine::{
     Condition, ConditionFailed, Direction, EngineError, Failure, Index, Item, Query, Value,
     WriteOp, key_of, text,
 };
-use super::keys::{GSI1PK, GSI1SK, Key, PK, SK};
+use super::keys::{EXPIRES_AT, GSI1PK, GSI1SK, Key, PK, SK};
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 /// GSI1 entries: (GSI1PK, GSI1SK, PK, SK), pointing into `ITEMS`.
@@ -29,6 +31,16 @@ const GSI1: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new
 const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 /// Like a DynamoDB stream, the feed keeps changes for 24 hours.
 const CHANGE_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Items with an `ExpiresAt`, by when: (epoch seconds, PK, SK).
+const EXPIRIES: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("expiries");
+/// Facts about the file's layout. `EXPIRIES_INDEXED` is set once `EXPIRIES`
+/// covers every item: files written before the index existed get it built
+/// on their first open.
+const LAYOUT: TableDefinition<&str, u64> = TableDefinition::new("layout");
+const EXPIRIES_INDEXED: &str = "expiries-indexed";
+/// Expired items deleted with one write batch at most, so a backlog (after a
+/// long stop) is worked off without holding any batch up for long.
+const EXPIRED_PER_BATCH: usize = 64;
 
 const FILE_NAME: &str = "ecommerce.redb";
 /// redb's page cache (default 1 GiB) grew the process past 400 MiB under a
@@ -79,6 +91,7 @@ impl EmbeddedEngine {
         setup.open_table(ITEMS)?;
         setup.open_table(GSI1)?;
         setup.open_table(CHANGES)?;
+        index_expiries(&setup)?;
         setup.commit()?;
 
         let db = Arc::new(db);
@@ -281,6 +294,7 @@ fn apply_batch(db: &Database, batch: &[Job]) -> anyhow::Result<Vec<Outcome>> {
         .map(|job| apply_job(&txn, job))
         .collect::<anyhow::Result<Vec<_>>>()?;
     expire_changes(&txn)?;
+    expire_items(&txn)?;
     txn.commit()?;
     Ok(outcomes)
 }
@@ -309,6 +323,63 @@ fn expire_changes(txn: &WriteTransaction) -> anyhow::Result<()> {
         changes.remove(sequence)?;
     }
     Ok(())
+}
+
+/// Deletes items whose `ExpiresAt` has passed, oldest first, each with a
+/// REMOVE in the change feed as DynamoDB's TTL deletions have in the stream.
+fn expire_items(txn: &WriteTransaction) -> anyhow::Result<()> {
+    let now = epoch_seconds(SystemTime::now()) as u64;
+    let expired = {
+        let expiries = txn.open_table(EXPIRIES)?;
+        expiries
+            .range(..(now, "", ""))?
+            .take(EXPIRED_PER_BATCH)
+            .map(|entry| {
+                let (entry, _) = entry?;
+                let (_, pk, sk) = entry.value();
+                Ok(Key {
+                    pk: pk.to_owned(),
+                    sk: sk.to_owned(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<Key>>>()?
+    };
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let mut tables = Tables::open(txn, txn.open_table(ITEMS)?)?;
+    for key in &expired {
+        tables.delete(key)?;
+    }
+    Ok(())
+}
+
+/// Builds the expiry index over every item once, for a file written before
+/// it existed.
+fn index_expiries(txn: &WriteTransaction) -> anyhow::Result<()> {
+    let mut layout = txn.open_table(LAYOUT)?;
+    if layout.get(EXPIRIES_INDEXED)?.is_some() {
+        return Ok(());
+    }
+    let items = txn.open_table(ITEMS)?;
+    let mut expiries = txn.open_table(EXPIRIES)?;
+    for entry in items.iter()? {
+        let (key, bytes) = entry?;
+        let (pk, sk) = key.value();
+        if let Some(at) = expires_at(&decode(bytes.value())?) {
+            expiries.insert((at, pk, sk), ())?;
+        }
+    }
+    layout.insert(EXPIRIES_INDEXED, 1)?;
+    Ok(())
+}
+
+/// When an item expires; `None` when it never does (no numeric `ExpiresAt`).
+fn expires_at(item: &Item) -> Option<u64> {
+    match item.get(EXPIRES_AT)? {
+        Value::N(seconds) => seconds.parse().ok(),
+        Value::S(_) => None,
+    }
 }
 
 fn apply_job(txn: &WriteTransaction, job: &Job) -> anyhow::Result<Outcome> {
@@ -348,11 +419,7 @@ fn apply_write(txn: &WriteTransaction, ops: &[WriteOp]) -> anyhow::Result<Outcom
             failures,
         })));
     }
-    let mut tables = Tables {
-        items,
-        index: txn.open_table(GSI1)?,
-        changes: txn.open_table(CHANGES)?,
-    };
+    let mut tables = Tables::open(txn, items)?;
     for op in ops {
         match op {
             WriteOp::Put { item, .. } => tables.put(&target_key(op)?, item)?,
@@ -387,11 +454,7 @@ fn apply_update(
     for (name, value) in set {
         item.insert((*name).to_owned(), value.clone());
     }
-    let mut tables = Tables {
-        items,
-        index: txn.open_table(GSI1)?,
-        changes: txn.open_table(CHANGES)?,
-    };
+    let mut tables = Tables::open(txn, items)?;
     tables.put(key, &item)?;
     Ok(Ok(Some(item)))
 }
@@ -411,14 +474,26 @@ fn read(items: &WriteItems<'_>, key: &Key) -> anyhow::Result<Option<Item>> {
     Ok(found.map(|bytes| decode(bytes.value())).transpose()?)
 }
 
-/// The tables one write touches: items, their GSI1 entries, and the change feed.
+/// The tables one write touches: items, their GSI1 and expiry entries, and
+/// the change feed.
 struct Tables<'t> {
     items: WriteItems<'t>,
     index: WriteGsi1<'t>,
+    expiries: redb::Table<'t, (u64, &'static str, &'static str), ()>,
     changes: redb::Table<'t, u64, &'static [u8]>,
 }
 
-impl Tables<'_> {
+impl<'t> Tables<'t> {
+    /// The rest of the tables, for a write that has read `items` already.
+    fn open(txn: &'t WriteTransaction, items: WriteItems<'t>) -> anyhow::Result<Self> {
+        Ok(Self {
+            items,
+            index: txn.open_table(GSI1)?,
+            expiries: txn.open_table(EXPIRIES)?,
+            changes: txn.open_table(CHANGES)?,
+        })
+    }
+
     fn put(&mut self, key: &Key, item: &Item) -> anyhow::Result<()> {
         let old = read(&self.items, key)?;
         self.unindex(key, old.as_ref())?;
@@ -428,6 +503,10 @@ impl Tables<'_> {
         if let (Some(gpk), Some(gsk)) = (text(item, GSI1PK), text(item, GSI1SK)) {
             self.index
                 .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())?;
+        }
+        if let Some(at) = expires_at(item) {
+            self.expiries
+                .insert((at, key.pk.as_str(), key.sk.as_str()), ())?;
         }
         self.record_change(key, old.as_ref(), Some(item))
     }
@@ -443,10 +522,14 @@ impl Tables<'_> {
     }
 
     fn unindex(&mut self, key: &Key, old: Option<&Item>) -> anyhow::Result<()> {
-        if let Some((gpk, gsk)) = old.and_then(|old| Some((text(old, GSI1PK)?, text(old, GSI1SK)?)))
-        {
+        let Some(old) = old else { return Ok(()) };
+        if let (Some(gpk), Some(gsk)) = (text(old, GSI1PK), text(old, GSI1SK)) {
             self.index
                 .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))?;
+        }
+        if let Some(at) = expires_at(old) {
+            self.expiries
+                .remove((at, key.pk.as_str(), key.sk.as_str()))?;
         }
         Ok(())
     }
@@ -512,4 +595,140 @@ fn internal(error: impl Into<anyhow::Error>) -> EngineError {
 
 fn writer_gone() -> EngineError {
     EngineError::Internal(anyhow::anyhow!("the embedded writer thread has stopped"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> i64 {
+        epoch_seconds(SystemTime::now()) as i64
+    }
+
+    fn item(pk: &str, expires_at: Option<i64>) -> Item {
+        let mut item = Item::from([
+            (PK.to_owned(), Value::S(pk.to_owned())),
+            (SK.to_owned(), Value::S(pk.to_owned())),
+        ]);
+        if let Some(at) = expires_at {
+            item.insert(EXPIRES_AT.to_owned(), Value::N(at.to_string()));
+        }
+        item
+    }
+
+    fn put(item: Item) -> WriteOp {
+        WriteOp::Put {
+            item,
+            condition: Condition::Always,
+        }
+    }
+
+    fn key(pk: &str) -> Key {
+        Key {
+            pk: pk.to_owned(),
+            sk: pk.to_owned(),
+        }
+    }
+
+    fn removals(engine: &EmbeddedEngine) -> Vec<String> {
+        engine
+            .pending_changes(100)
+            .unwrap()
+            .into_iter()
+            .map(|(_, record)| serde_json::from_str::<serde_json::Value>(&record).unwrap())
+            .filter(|record| record["eventName"] == "REMOVE")
+            .map(|record| {
+                record["dynamodb"]["Keys"]["PK"]["S"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn items_past_their_expiry_are_deleted_by_the_writer_and_others_kept() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let engine = EmbeddedEngine::open(dir.path()).unwrap();
+        let later = now() + 3600;
+        engine
+            .write(vec![
+                put(item("EXPIRED", Some(now() - 10))),
+                put(item("LATER", Some(later - 60))),
+                put(item("FOREVER", None)),
+            ])
+            .await
+            .unwrap();
+        // A renewed item is indexed by its new expiry only; a deleted one not at all.
+        engine
+            .write(vec![put(item("RENEWED", Some(later + 3600)))])
+            .await
+            .unwrap();
+        engine
+            .write(vec![
+                put(item("RENEWED", Some(later + 7200))),
+                WriteOp::Delete {
+                    key: key("LATER"),
+                    condition: Condition::Always,
+                },
+                put(item("LATER", Some(later))),
+            ])
+            .await
+            .unwrap();
+
+        assert_eq!(engine.get(&key("EXPIRED")).await.unwrap(), None);
+        for kept in ["LATER", "FOREVER", "RENEWED"] {
+            assert!(engine.get(&key(kept)).await.unwrap().is_some(), "{kept}");
+        }
+        assert_eq!(removals(&engine), ["EXPIRED", "LATER"]);
+        assert_eq!(
+            indexed_expiries(&engine),
+            [
+                ("LATER".to_owned(), later),
+                ("RENEWED".to_owned(), later + 7200)
+            ]
+        );
+    }
+
+    fn indexed_expiries(engine: &EmbeddedEngine) -> Vec<(String, i64)> {
+        let txn = engine.db.begin_read().unwrap();
+        let expiries = txn.open_table(EXPIRIES).unwrap();
+        expiries
+            .iter()
+            .unwrap()
+            .map(|entry| {
+                let (guard, _) = entry.unwrap();
+                let (at, pk, _) = guard.value();
+                (pk.to_owned(), at as i64)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_the_expiry_index_is_indexed_on_open() {
+        let dir = tempfile::TempDir::new().unwrap();
+        {
+            // The layout of a file written before expiries were indexed.
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut items = txn.open_table(ITEMS).unwrap();
+                for (pk, at) in [("OLD", now() - 10), ("YOUNG", now() + 3600)] {
+                    let bytes = serde_json::to_vec(&item(pk, Some(at))).unwrap();
+                    items.insert((pk, pk), bytes.as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let engine = EmbeddedEngine::open(dir.path()).unwrap();
+        assert!(engine.get(&key("OLD")).await.unwrap().is_some());
+
+        engine
+            .write(vec![put(item("ANY WRITE", None))])
+            .await
+            .unwrap();
+
+        assert_eq!(engine.get(&key("OLD")).await.unwrap(), None);
+        assert!(engine.get(&key("YOUNG")).await.unwrap().is_some());
+    }
 }
