@@ -525,28 +525,25 @@ async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
     assert_eq!(reader.terminate().code(), Some(0));
 }
 
-/// An OTLP/HTTP collector that keeps the bodies of trace exports.
-struct FakeCollector {
-    endpoint: String,
-    exports: Arc<Mutex<Vec<Vec<u8>>>>,
+/// A fake HTTP endpoint that keeps the bodies POSTed to `path` and answers
+/// each with `answer`: an OTLP collector, or EventBridge's PutEvents.
+struct Recorder {
+    url: String,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
-impl FakeCollector {
-    fn serve() -> Self {
-        let exports = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&exports);
-        let (listener, endpoint) = crate::helpers::loopback();
+impl Recorder {
+    fn serve(path: &'static str, content_type: &'static str, answer: &'static str) -> Self {
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&bodies);
+        let (listener, url) = crate::helpers::loopback();
         let server = HttpServer::new(move || {
             let kept = Arc::clone(&kept);
             App::new().route(
-                "/v1/traces",
+                path,
                 web::post().to(move |body: web::Bytes| {
                     kept.lock().unwrap().push(body.to_vec());
-                    async {
-                        HttpResponse::Ok()
-                            .content_type("application/x-protobuf")
-                            .finish()
-                    }
+                    async move { HttpResponse::Ok().content_type(content_type).body(answer) }
                 }),
             )
         })
@@ -556,21 +553,29 @@ impl FakeCollector {
         .unwrap()
         .run();
         crate::helpers::run_in_background(server);
-        Self { endpoint, exports }
+        Self { url, bodies }
     }
 }
 
 #[tokio::test]
 async fn a_published_message_carries_its_trace_and_links_the_write_that_caused_it() {
     let aws = Aws::new().await;
-    let collector = FakeCollector::serve();
+    let collector = Recorder::serve("/v1/traces", "application/x-protobuf", "");
+    // moto's rule targets do not pass the TraceHeader on (nor does AWS: it
+    // goes to X-Ray), so the bus is a fake that keeps the PutEvents request.
+    let bus = Recorder::serve(
+        "/",
+        "application/x-amz-json-1.1",
+        r#"{"FailedEntryCount":0,"Entries":[{"EventId":"e-1"}]}"#,
+    );
     let data_dir = TempDir::new().unwrap();
     let service = aws.start_service_with(
         &data_dir,
         &aws.topic_arn,
         &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url),
             ("OTEL_TRACES_SAMPLER", "always_on"),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", &bus.url),
         ],
     );
     // The write was traced: its item carries the request's traceparent.
@@ -596,12 +601,24 @@ async fn a_published_message_carries_its_trace_and_links_the_write_that_caused_i
     assert_eq!((parts[0], parts[3]), ("00", "01"), "{traceparent}");
     assert_eq!(parts[1].len(), 32, "{traceparent}");
     assert_ne!(parts[1], write_trace, "the message starts its own trace");
+    // Deleted only once both publishes succeeded, so PutEvents has been sent.
     aws.wait_until_drained(&aws.changes).await;
+    let put_events: Value = serde_json::from_slice(&bus.bodies.lock().unwrap()[0]).unwrap();
+    assert_eq!(
+        put_events["Entries"][0]["TraceHeader"],
+        format!(
+            "Root=1-{}-{};Parent={};Sampled=1",
+            &parts[1][..8],
+            &parts[1][8..],
+            parts[2]
+        ),
+        "the event continues the same trace as the SNS message"
+    );
     assert_eq!(service.terminate().code(), Some(0), "exits and flushes");
 
     // The exported spans (protobuf) hold the message's trace id, and the
     // write's trace id only as the link.
-    let exported = collector.exports.lock().unwrap().concat();
+    let exported = collector.bodies.lock().unwrap().concat();
     let bytes = |hex: &str| -> Vec<u8> {
         (0..hex.len())
             .step_by(2)
