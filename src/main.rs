@@ -78,6 +78,8 @@ fn serve() -> ExitCode {
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(&settings).await?;
     let notifier = Notifier::build(&settings.notifications, &settings.store, app.store()).await?;
+    // Before the line that says we are up: from then on a SIGTERM is graceful.
+    let shutdown = shutdown_signal()?;
     tracing::info!(port = app.port(), store = ?settings.store, "listening");
     let handle = app.handle();
     let (stop, stopping) = watch::channel(false);
@@ -90,8 +92,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     tokio::pin!(server, consumer);
     tokio::select! {
-        signal = shutdown_signal() => {
-            signal?;
+        () = shutdown => {
             tracing::info!("stopping: finishing requests in flight and the batch in hand");
             let _ = stop.send(true);
             // The server future must keep being polled while it stops.
@@ -118,13 +119,16 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn shutdown_signal() -> std::io::Result<()> {
+/// Takes over SIGTERM and SIGINT now (a signal that arrives before the
+/// future is polled is kept, not fatal); the future ends at the first.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }

@@ -142,6 +142,17 @@ async fn sigterm_exits_zero_and_the_data_survives_a_restart() {
     assert_eq!(second.terminate().code(), Some(0));
 }
 
+/// Once it says "listening", a SIGTERM stops it gracefully: the handlers
+/// are in place before the line is written, never a moment after.
+#[test]
+fn a_sigterm_straight_after_listening_is_graceful() {
+    for _ in 0..20 {
+        let data_dir = TempDir::new().unwrap();
+        let service = start(&data_dir);
+        assert_eq!(service.terminate().code(), Some(0));
+    }
+}
+
 #[test]
 fn a_bad_setting_stops_start_up_with_one_clear_line() {
     let output = Command::new(BINARY)
