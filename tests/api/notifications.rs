@@ -19,6 +19,10 @@ const INSERT: &str = include_str!("../fixtures/pipe-insert.json");
 const MODIFY_BATCH: &str = include_str!("../fixtures/pipe-modify-batch.json");
 const FIXTURE_ORDER: &str = "01JDHZ4Q5T8V0K3M7N2P6R9S1W";
 
+/// For the tests that wait for a message to come back until it reaches the
+/// DLQ: redelivery after 1 s.
+const QUICK_RETRY: &[(&str, &str)] = &[("NOTIFICATIONS_VISIBILITY_TIMEOUT", "1")];
+
 struct Aws {
     sqs: aws_sdk_sqs::Client,
     changes: String,
@@ -128,7 +132,9 @@ impl Aws {
         let mut settings = vec![
             ("NOTIFICATIONS_SOURCE", "sqs"),
             ("NOTIFICATIONS_QUEUE_URL", &self.changes),
-            ("NOTIFICATIONS_VISIBILITY_TIMEOUT", "1"),
+            // Longer than a batch takes on a loaded machine, so a message
+            // comes back only when a test wants it to (see QUICK_RETRY).
+            ("NOTIFICATIONS_VISIBILITY_TIMEOUT", "5"),
             ("NOTIFICATIONS_CONCURRENCY", "2"),
             ("ORDER_TOPIC_ARN", topic_arn),
             ("EVENT_BUS_NAME", &self.bus),
@@ -328,7 +334,7 @@ async fn a_message_that_cannot_be_published_is_kept_until_it_reaches_the_dlq() {
     let aws = Aws::new().await;
     let data_dir = TempDir::new().unwrap();
     let missing_topic = format!("{}-missing", aws.topic_arn);
-    let service = aws.start_service(&data_dir, &missing_topic);
+    let service = aws.start_service_with(&data_dir, &missing_topic, QUICK_RETRY);
     let (_, insert) = with_new_order(INSERT);
 
     aws.send(std::slice::from_ref(&insert)).await;
@@ -349,7 +355,7 @@ async fn a_message_that_cannot_be_published_is_kept_until_it_reaches_the_dlq() {
 async fn a_malformed_message_goes_to_the_dlq_without_holding_up_the_rest() {
     let aws = Aws::new().await;
     let data_dir = TempDir::new().unwrap();
-    let service = aws.start_service(&data_dir, &aws.topic_arn);
+    let service = aws.start_service_with(&data_dir, &aws.topic_arn, QUICK_RETRY);
     let (order, insert) = with_new_order(INSERT);
 
     aws.send(&["this is not a stream record".to_owned(), insert])
@@ -368,23 +374,22 @@ async fn a_malformed_message_goes_to_the_dlq_without_holding_up_the_rest() {
 
 #[tokio::test]
 async fn a_crash_mid_stream_loses_no_order() {
-    // The stack's five receives, and a visibility timeout a slow batch does
-    // not outlast: on a loaded machine, 1 s let a message be received twice
-    // before the crash and land on the DLQ after it, which is the queue
-    // doing its job, not the loss this test looks for.
+    // The stack's five receives: on a loaded machine with a 1 s visibility
+    // timeout and two, a message could be received twice before the crash
+    // and land on the DLQ after it, which is the queue doing its job, not
+    // the loss this test looks for.
     let aws = Aws::with_max_receives(5).await;
-    let settings = [("NOTIFICATIONS_VISIBILITY_TIMEOUT", "5")];
     let data_dir = TempDir::new().unwrap();
     let (orders, bodies): (Vec<String>, Vec<String>) =
         (0..200).map(|_| with_new_order(INSERT)).unzip();
     aws.send(&bodies).await;
 
-    let first = aws.start_service_with(&data_dir, &aws.topic_arn, &settings);
+    let first = aws.start_service(&data_dir, &aws.topic_arn);
     let before_crash = aws
         .collect_until(&aws.topic_inbox, |seen| seen.len() >= 30)
         .await;
     first.crash();
-    let second = aws.start_service_with(&data_dir, &aws.topic_arn, &settings);
+    let second = aws.start_service(&data_dir, &aws.topic_arn);
     let order_ids = |messages: &[Message]| -> HashSet<String> {
         messages
             .iter()
