@@ -1,9 +1,11 @@
-# syntax=docker/dockerfile:1
 # ecommerce-service: a static-ish Rust binary on distroless, running as non-root.
 # Builds natively for the target platform (linux/amd64 or linux/arm64):
 #   docker buildx build --platform linux/amd64,linux/arm64 -t ecommerce-service .
 
-ARG RUST_IMAGE=rust:1.95-slim-bookworm
+# Official images through ECR Public: Docker Hub rate-limits anonymous pulls
+# (and no `# syntax=` line, which would pull the frontend from there too).
+ARG RUST_IMAGE=public.ecr.aws/docker/library/rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
 # cargo-chef turns the dependency graph into a recipe, so the dependency layer
 # (the AWS SDK and actix-web: most of the build) is rebuilt only when
@@ -24,7 +26,7 @@ COPY . .
 RUN cargo build --release --locked --bin ecommerce-service \
  && mkdir -p /staging/data
 
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 COPY --from=builder /build/target/release/ecommerce-service /usr/local/bin/ecommerce-service
 COPY --from=builder --chown=65532:65532 /staging/data /var/lib/ecommerce-service
 # AUTH_MODE=jwt: the image refuses to start without AUTH_ISSUER and

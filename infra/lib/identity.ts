@@ -53,7 +53,12 @@ export class Identity extends Construct {
       generateSecret: false,
       authFlows: { userSrp: true, userPassword: true },
       preventUserExistenceErrors: true,
+      // Tokens come from InitiateAuth; no hosted UI, no OAuth redirects
+      // (the default would allow the code and implicit grants with an
+      // example.com callback).
+      disableOAuth: true,
     });
-    this.issuer = `https://cognito-idp.${Stack.of(this).region}.amazonaws.com/${this.userPool.userPoolId}`;
+    const stack = Stack.of(this);
+    this.issuer = `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${this.userPool.userPoolId}`;
   }
 }

@@ -1,25 +1,29 @@
 import { Duration } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { AlarmTopic } from './alarm-topic';
+import { SERVICE_NAMESPACE } from './config';
+import { Dashboard } from './dashboard';
 import { Notifications } from './notifications';
-
-/** The namespace of the service's EMF metrics and its error-line filter. */
-const SERVICE_NAMESPACE = 'EcommerceService';
 
 export interface MonitoringProps {
   readonly serviceLogs: logs.ILogGroup;
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
   readonly targetGroup: elbv2.ApplicationTargetGroup;
+  /** The HTTP API in front of the balancer, when that is the front door. */
+  readonly api?: apigw.HttpApi;
   readonly table: dynamodb.Table;
   readonly notifications: Notifications;
   readonly service: ecs.FargateService;
+  /** The service's minimum task count: fewer running is an alarm. */
+  readonly minTasks: number;
 }
 
 /** The seed alarmed on errors in the logs; this adds the signals an on-call
@@ -30,11 +34,7 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
-    this.topic = new sns.Topic(this, 'Alarms', {
-      displayName: 'ecommerce-service alarms',
-      masterKey: kms.Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
-      enforceSSL: true,
-    });
+    this.topic = new AlarmTopic(this, 'AlarmTopic').topic;
     const five = Duration.minutes(5);
     const one = Duration.minutes(1);
 
@@ -55,8 +55,27 @@ export class Monitoring extends Construct {
     const elb5xx = alb.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, { period: five });
     this.alarm('Target5xx', target5xx, 5, 'The service answered 5xx');
     this.alarm('LoadBalancer5xx', elb5xx, 5, 'The load balancer answered 5xx (no healthy target?)');
+    if (props.api) {
+      // What clients of the HTTP API saw, the VPC link and the gateway included.
+      const api5xx = props.api.metricServerError({ period: five, statistic: 'Sum' });
+      this.alarm('Api5xx', api5xx, 5, 'The HTTP API answered 5xx');
+    }
     const p99 = props.targetGroup.metrics.targetResponseTime({ statistic: 'p99', period: five });
     this.alarm('LatencyP99', p99, 0.5, 'p99 latency above 500 ms', 3);
+
+    // Targets failing their health check (the process, not DynamoDB: /health/live).
+    const unhealthy = props.targetGroup.metrics.unhealthyHostCount({ period: one, statistic: 'Maximum' });
+    this.alarm('UnhealthyTargets', unhealthy, 1, 'A task fails the load balancer health check', 3);
+    // Container Insights: fewer tasks running than the service's minimum.
+    const running = new cloudwatch.Metric({
+      namespace: 'ECS/ContainerInsights',
+      metricName: 'RunningTaskCount',
+      dimensionsMap: { ClusterName: props.service.cluster.clusterName, ServiceName: props.service.serviceName },
+      statistic: 'Minimum',
+      period: one,
+    });
+    this.alarm('RunningTasksBelowMinimum', running, props.minTasks, `Fewer than ${props.minTasks} tasks running`, 3,
+      cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, cloudwatch.TreatMissingData.BREACHING);
 
     const queues = props.notifications;
     const dlqDepth = queues.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: one, statistic: 'Maximum' });
@@ -74,67 +93,43 @@ export class Monitoring extends Construct {
     });
     this.alarm('PipeFailures', pipeFailures, 1, 'The order-changes Pipe failed executions');
 
-    const throttled = new cloudwatch.MathExpression({
-      expression: 'reads + writes',
-      usingMetrics: {
-        reads: props.table.metric('ReadThrottleEvents', { statistic: 'Sum', period: five }),
-        writes: props.table.metric('WriteThrottleEvents', { statistic: 'Sum', period: five }),
-      },
-      period: five,
-      label: 'Throttled requests',
-    });
-    this.alarm('DynamoDbThrottles', throttled, 1, 'DynamoDB throttled requests');
+    const throttled = throttleEvents(props.table, five);
+    this.alarm('DynamoDbThrottles', throttled, 1, 'DynamoDB throttled requests on the table');
+    // GSI1 throttling is reported under the index's own dimension; a
+    // throttled index write also throttles the table write that caused it.
+    const gsi1Throttled = throttleEvents(props.table, five, 'GSI1');
+    this.alarm('Gsi1Throttles', gsi1Throttled, 1, 'DynamoDB throttled requests on GSI1');
 
-    new cloudwatch.Dashboard(this, 'Dashboard', {
-      defaultInterval: Duration.hours(3),
-      widgets: [
-        [
-          new cloudwatch.GraphWidget({ title: 'Requests', left: [alb.requestCount({ period: one })] }),
-          new cloudwatch.GraphWidget({ title: '5xx', left: [target5xx, elb5xx] }),
-          new cloudwatch.GraphWidget({
-            title: 'Latency',
-            left: ['p50', 'p99'].map((statistic) => props.targetGroup.metrics.targetResponseTime({ statistic, period: one })),
-          }),
-        ],
-        [
-          new cloudwatch.GraphWidget({
-            title: 'Tasks: CPU and memory',
-            left: [props.service.metricCpuUtilization({ period: one }), props.service.metricMemoryUtilization({ period: one })],
-          }),
-          new cloudwatch.GraphWidget({ title: 'Errors logged', left: [errors] }),
-          new cloudwatch.GraphWidget({ title: 'DynamoDB throttles', left: [throttled] }),
-        ],
-        [
-          new cloudwatch.GraphWidget({ title: 'Notifications: oldest message (s)', left: [oldest] }),
-          new cloudwatch.GraphWidget({ title: 'Dead letters', left: [dlqDepth, pipeDlqDepth] }),
-          new cloudwatch.GraphWidget({ title: 'Pipe failures', left: [pipeFailures] }),
-        ],
-        // What the service itself reports (EMF lines; src/telemetry/metrics.rs).
-        [
-          serviceGraph('Requests by route and status class', 'Route,StatusClass', 'Requests', 'Sum'),
-          serviceGraph('Latency p99 by route (ms)', 'Route,StatusClass', 'Latency', 'p99'),
-          serviceGraph('Storage latency p99 by operation (ms)', 'Engine,Operation', 'StorageLatency', 'p99'),
-        ],
-        [
-          serviceGraph('Storage errors by operation', 'Engine,Operation', 'StorageErrors', 'Sum'),
-          serviceGraph('Notifications published by event type', 'EventType', 'NotificationsPublished', 'Sum'),
-          serviceGraph('Notifications failed by event type', 'EventType', 'NotificationsFailed', 'Sum'),
-        ],
-        [
-          serviceGraph('Notification lag p99 (ms)', 'EventType', 'NotificationLag', 'p99'),
-          serviceGraph('Consumer batch size (average)', 'Consumer', 'BatchSize', 'Average'),
-        ],
-      ],
+    new Dashboard(this, 'Dashboard', {
+      ...props,
+      requests: alb.requestCount({ period: one }),
+      target5xx,
+      elb5xx,
+      errors,
+      throttled,
+      gsi1Throttled,
+      oldest,
+      dlqDepth,
+      pipeDlqDepth,
+      pipeFailures,
     });
   }
 
-  private alarm(id: string, metric: cloudwatch.IMetric, threshold: number, description: string, periods = 1) {
+  private alarm(
+    id: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    description: string,
+    periods = 1,
+    comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    missingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+  ) {
     const alarm = new cloudwatch.Alarm(this, id, {
       metric,
       threshold,
       evaluationPeriods: periods,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      comparisonOperator: comparison,
+      treatMissingData: missingData,
       alarmDescription: description,
     });
     alarm.addAlarmAction(new actions.SnsAction(this.topic));
@@ -143,16 +138,19 @@ export class Monitoring extends Construct {
   }
 }
 
-/** One line per dimension value (routes, operations, event types: bounded
- * sets), found by a search so a new route needs no dashboard change. */
-function serviceGraph(title: string, dimensions: string, metricName: string, statistic: string): cloudwatch.GraphWidget {
-  return new cloudwatch.GraphWidget({
-    title,
-    left: [new cloudwatch.MathExpression({
-      expression: `SEARCH('{${SERVICE_NAMESPACE},${dimensions}} MetricName="${metricName}"', '${statistic}', 60)`,
-      usingMetrics: {},
-      period: Duration.minutes(1),
-      label: '',
-    })],
+/** Read plus write throttle events of the table, or of one of its indexes. */
+function throttleEvents(table: dynamodb.Table, period: Duration, index?: string): cloudwatch.MathExpression {
+  const dimensionsMap: cloudwatch.DimensionsMap = { TableName: table.tableName };
+  if (index) dimensionsMap.GlobalSecondaryIndexName = index;
+  // Ids unique per index: one graph shows the table's and GSI1's together.
+  const [reads, writes] = index ? [`${index.toLowerCase()}Reads`, `${index.toLowerCase()}Writes`] : ['reads', 'writes'];
+  return new cloudwatch.MathExpression({
+    expression: `${reads} + ${writes}`,
+    usingMetrics: {
+      [reads]: table.metric('ReadThrottleEvents', { statistic: 'Sum', period, dimensionsMap }),
+      [writes]: table.metric('WriteThrottleEvents', { statistic: 'Sum', period, dimensionsMap }),
+    },
+    period,
+    label: index ? `Throttled requests on ${index}` : 'Throttled requests',
   });
 }

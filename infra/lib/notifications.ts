@@ -80,7 +80,10 @@ export class Notifications extends Construct {
       source: props.table.tableStreamArn!,
       sourceParameters: {
         dynamoDbStreamParameters: {
-          startingPosition: 'LATEST',
+          // From the oldest record the stream keeps: changes made while the
+          // Pipe is created or replaced are not skipped. A record read
+          // twice is published twice, and events carry an id to drop it by.
+          startingPosition: 'TRIM_HORIZON',
           batchSize: 10,
           maximumRetryAttempts: 10,
           deadLetterConfig: { arn: this.pipeDeadLetterQueue.queueArn },

@@ -9,6 +9,11 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
 
+/** Debian bookworm with Node.js 20 and Python 3, from ECR Public. */
+export const TEST_IMAGE = 'public.ecr.aws/docker/library/node:20-bookworm';
+/** The registry tag that holds BuildKit's layer cache. */
+export const BUILD_CACHE_TAG = 'buildcache';
+
 export interface PipelineStackProps extends StackProps {
   /** The stack the pipeline deploys, from the committed template. */
   readonly serviceStackName: string;
@@ -30,6 +35,11 @@ export class PipelineStack extends Stack {
       description: 'owner/name of the repository',
     });
     const branch = new CfnParameter(this, 'BranchName', { type: 'String', default: 'main' });
+    const alarmEmail = new CfnParameter(this, 'AlarmEmail', {
+      type: 'String',
+      default: '',
+      description: 'Passed to the service stack\'s AlarmEmail on every deploy; empty for none',
+    });
 
     const key = new kms.Key(this, 'ArtifactsKey', { enableKeyRotation: true, removalPolicy: RemovalPolicy.DESTROY });
     const artifacts = new s3.Bucket(this, 'Artifacts', {
@@ -40,22 +50,36 @@ export class PipelineStack extends Stack {
       lifecycleRules: [{ expiration: Duration.days(30) }],
     });
     acknowledge(artifacts, 'S1', 'Pipeline artifacts are short-lived build inputs; CloudTrail records access to them.');
+    // A commit's tag never moves; `buildcache` is the one tag BuildKit
+    // rewrites on every build (the layer cache, kept in the registry).
     const images = new ecr.Repository(this, 'Images', {
       imageScanOnPush: true,
-      imageTagMutability: ecr.TagMutability.IMMUTABLE,
+      imageTagMutability: ecr.TagMutability.IMMUTABLE_WITH_EXCLUSION,
+      imageTagMutabilityExclusionFilters: [ecr.ImageTagMutabilityExclusionFilter.wildcard(BUILD_CACHE_TAG)],
       lifecycleRules: [{ maxImageCount: 50 }],
     });
 
     const source = new codepipeline.Artifact('Source');
     const image = new codepipeline.Artifact('Image');
 
+    // .ci/run installs Debian's packages (chromium, wrk, docker-compose),
+    // which CodeBuild's Ubuntu standard image does not have under those
+    // names: the tests run in Debian bookworm with Node.js 20, pulled from
+    // ECR Public (Docker Hub rate-limits anonymous pulls).
     const test = new codebuild.PipelineProject(this, 'Test', {
       description: 'Runs the project test command (bash .ci/run)',
       buildSpec: codebuild.BuildSpec.fromSourceFilename('infra/buildspec/test.yml'),
-      environment: { buildImage: codebuild.LinuxBuildImage.STANDARD_7_0, computeType: codebuild.ComputeType.LARGE },
+      environment: {
+        buildImage: codebuild.LinuxBuildImage.fromDockerRegistry(TEST_IMAGE),
+        computeType: codebuild.ComputeType.LARGE,
+      },
+      // The cargo registry, target directory, venv and npm cache of .ci/run
+      // (buildspec `cache.paths`), kept between builds.
+      cache: codebuild.Cache.bucket(artifacts, { prefix: 'cache/test' }),
       encryptionKey: key,
       timeout: Duration.minutes(90),
     });
+    acknowledge(test, 'CB5', '.ci/run needs Debian\'s chromium, wrk and docker-compose packages, which no CodeBuild-provided image offers; the image is the Node.js 20 Debian official image from ECR Public.');
     const build = new codebuild.PipelineProject(this, 'ImageBuild', {
       description: 'Builds the linux/arm64 image and pushes it to ECR',
       buildSpec: codebuild.BuildSpec.fromSourceFilename('infra/buildspec/image.yml'),
@@ -63,8 +87,14 @@ export class PipelineStack extends Stack {
         buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0,
         computeType: codebuild.ComputeType.LARGE,
         privileged: true,
-        environmentVariables: { IMAGE_REPOSITORY_URI: { value: images.repositoryUri } },
+        environmentVariables: {
+          IMAGE_REPOSITORY_URI: { value: images.repositoryUri },
+          BUILD_CACHE_TAG: { value: BUILD_CACHE_TAG },
+        },
       },
+      // Layers stay on the build host between close builds; the registry
+      // cache (image.yml) serves every other build.
+      cache: codebuild.Cache.local(codebuild.LocalCacheMode.DOCKER_LAYER),
       encryptionKey: key,
       timeout: Duration.minutes(60),
     });
@@ -78,9 +108,12 @@ export class PipelineStack extends Stack {
         roles: new iam.PolicyDocument({
           statements: [
             new iam.PolicyStatement({
+              // What creating the stack's roles needs, and what a rollback
+              // or an update of them needs too (listing, trust policy).
               actions: ['iam:CreateRole', 'iam:DeleteRole', 'iam:GetRole', 'iam:PassRole', 'iam:PutRolePolicy',
                 'iam:DeleteRolePolicy', 'iam:GetRolePolicy', 'iam:AttachRolePolicy', 'iam:DetachRolePolicy',
-                'iam:TagRole', 'iam:UntagRole', 'iam:CreateServiceLinkedRole'],
+                'iam:ListRolePolicies', 'iam:ListAttachedRolePolicies', 'iam:UpdateAssumeRolePolicy',
+                'iam:ListRoleTags', 'iam:TagRole', 'iam:UntagRole', 'iam:CreateServiceLinkedRole'],
               resources: [`arn:${this.partition}:iam::${this.account}:role/${props.serviceStackName}-*`,
                 `arn:${this.partition}:iam::${this.account}:role/aws-service-role/*`],
             }),
@@ -101,12 +134,12 @@ export class PipelineStack extends Stack {
       'Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*',
       'Action::s3:Abort*', 'Action::s3:DeleteObject*', 'Action::s3:GetBucket*', 'Action::s3:GetObject*', 'Action::s3:List*',
       'Resource::<Artifacts82DD59A1.Arn>/*',
-      `Resource::arn:<AWS::Partition>:cloudformation:${this.region}:<AWS::AccountId>:stack/${props.serviceStackName}/*`,
+      `Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack/${props.serviceStackName}/*`,
       ...[test, build].flatMap((project) => {
         const id = this.getLogicalId(project.node.defaultChild as CfnElement);
         return [
-          `Resource::arn:<AWS::Partition>:codebuild:${this.region}:<AWS::AccountId>:report-group/<${id}>-*`,
-          `Resource::arn:<AWS::Partition>:logs:${this.region}:<AWS::AccountId>:log-group:/aws/codebuild/<${id}>:*`,
+          `Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/<${id}>-*`,
+          `Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/<${id}>:*`,
         ];
       }),
     ];
@@ -142,7 +175,13 @@ export class PipelineStack extends Stack {
             actionName: 'Deploy',
             stackName: props.serviceStackName,
             templatePath: source.atPath('infra/cloudformation/EcommerceService.template.json'),
-            parameterOverrides: { ImageUri: image.getParam('image.json', 'ImageUri') },
+            // Every parameter of the service template: one left out would
+            // fall back to its default on each deploy.
+            parameterOverrides: {
+              ImageRepository: images.repositoryName,
+              ImageTag: image.getParam('image.json', 'ImageTag'),
+              AlarmEmail: alarmEmail.valueAsString,
+            },
             extraInputs: [image],
             adminPermissions: false,
             deploymentRole: deployRole,

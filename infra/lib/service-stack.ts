@@ -1,22 +1,24 @@
 import * as path from 'node:path';
 import { CfnOutput, CfnParameter, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
-import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
-import { HttpAlbIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { AdjustmentType } from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
-import { CONTAINER_PORT, FrontDoor, ImageSource, SHUTDOWN_TIMEOUT_SECONDS } from './config';
+import {
+  CONTAINER_PORT, FrontDoor, ImageSource, SHUTDOWN_TIMEOUT_SECONDS, TARGET_CPU_PERCENT, TASK_CPU_UNITS,
+  TASK_MEMORY_MIB, requestsPerTargetPerMinute,
+} from './config';
+import { FrontDoorConstruct } from './front-door';
 import { Identity } from './identity';
 import { Monitoring } from './monitoring';
+import { Network } from './network';
 import { Notifications } from './notifications';
-import { OTLP_ENDPOINT, TraceCollector } from './tracing';
+import { OTLP_ENDPOINT, TRACE_SAMPLE_RATIO, TraceCollector } from './tracing';
 
 export interface ServiceStackProps extends StackProps {
   /** How clients reach the service. Default: an HTTP API in front of an internal ALB. */
@@ -29,7 +31,6 @@ export interface ServiceStackProps extends StackProps {
 }
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
-const VPC_CIDR = '10.40.0.0/16';
 /** The DynamoDB calls the service makes (a transaction is authorized per item action). */
 const TABLE_ACTIONS = [
   'dynamodb:GetItem',
@@ -47,8 +48,8 @@ export class ServiceStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ServiceStackProps = {}) {
     super(scope, id, props);
-    const frontDoor = props.frontDoor ?? 'http-api';
     const desiredCount = Math.max(2, props.desiredCount ?? 2);
+    const maxCount = Math.max(desiredCount, props.maxCount ?? 10);
 
     // Data: the single table, as src/store/keys.rs lays it out.
     this.table = new dynamodb.Table(this, 'EcommerceTable', {
@@ -70,21 +71,7 @@ export class ServiceStack extends Stack {
     });
 
     const notifications = new Notifications(this, 'Notifications', { table: this.table });
-
-    // Network: two AZs, tasks in private subnets, every flow logged.
-    const vpc = new ec2.Vpc(this, 'Vpc', {
-      ipAddresses: ec2.IpAddresses.cidr(VPC_CIDR),
-      maxAzs: 2,
-      natGateways: 1,
-      restrictDefaultSecurityGroup: false,
-      flowLogs: {
-        all: {
-          destination: ec2.FlowLogDestination.toCloudWatchLogs(
-            new logs.LogGroup(this, 'VpcFlowLogs', { retention: logs.RetentionDays.ONE_MONTH }),
-          ),
-        },
-      },
-    });
+    const { vpc } = new Network(this, 'Network');
     const cluster = new ecs.Cluster(this, 'Cluster', {
       vpc,
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
@@ -96,8 +83,8 @@ export class ServiceStack extends Stack {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
-      cpu: 512,
-      memoryLimitMiB: 1024,
+      cpu: TASK_CPU_UNITS,
+      memoryLimitMiB: TASK_MEMORY_MIB,
       runtimePlatform: {
         cpuArchitecture: ecs.CpuArchitecture.ARM64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
@@ -124,11 +111,12 @@ export class ServiceStack extends Stack {
         METRICS: 'on',
         OTEL_EXPORTER_OTLP_ENDPOINT: OTLP_ENDPOINT,
         OTEL_SERVICE_NAME: 'ecommerce-service',
-        // A tenth of new traces; a caller's sampling decision is kept.
+        // New traces at TRACE_SAMPLE_RATIO; a caller's sampling decision is kept.
         OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-        OTEL_TRACES_SAMPLER_ARG: '0.1',
+        OTEL_TRACES_SAMPLER_ARG: String(TRACE_SAMPLE_RATIO),
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: serviceLogs, streamPrefix: 'app' }),
+      // `healthcheck` asks /health/live: it never waits on DynamoDB.
       healthCheck: {
         command: ['CMD', '/usr/local/bin/ecommerce-service', 'healthcheck'],
         interval: Duration.seconds(10),
@@ -156,29 +144,6 @@ export class ServiceStack extends Stack {
     acknowledge(taskRole, 'IAM5[Resource::<EcommerceTableE16C9E02.Arn>/index/*]',
       'Queries by order id read GSI1; the wildcard covers only this table\'s own indexes.');
 
-    // Front door: an ALB, internal behind an HTTP API by default.
-    const internal = frontDoor === 'http-api';
-    const albSecurityGroup = new ec2.SecurityGroup(this, 'AlbSecurityGroup', {
-      vpc,
-      allowAllOutbound: false,
-      description: internal ? 'Internal ALB: reachable from inside the VPC only' : 'Public ALB',
-    });
-    if (internal) {
-      albSecurityGroup.addIngressRule(ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(80), 'VPC link');
-    } else {
-      albSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'Clients');
-      acknowledge(albSecurityGroup, 'EC23', 'The public-alb front door is internet-facing by choice; the default front door is an internal ALB.');
-    }
-    const alb = new elbv2.ApplicationLoadBalancer(this, 'Alb', {
-      vpc,
-      internetFacing: !internal,
-      securityGroup: albSecurityGroup,
-      vpcSubnets: { subnetType: internal ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PUBLIC },
-      dropInvalidHeaderFields: true,
-    });
-    alb.logAccessLogs(accessLogBucket(this));
-    const listener = alb.addListener('Http', { port: 80, open: false });
-
     this.service = new ecs.FargateService(this, 'Service', {
       cluster,
       taskDefinition: this.taskDefinition,
@@ -189,109 +154,73 @@ export class ServiceStack extends Stack {
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       assignPublicIp: false,
     });
-    const targets = listener.addTargets('Service', {
-      port: CONTAINER_PORT,
-      protocol: elbv2.ApplicationProtocol.HTTP,
-      targets: [this.service],
-      healthCheck: {
-        path: '/health/ready',
-        interval: Duration.seconds(10),
-        timeout: Duration.seconds(5),
-        healthyThresholdCount: 2,
-        unhealthyThresholdCount: 3,
-      },
-      // The service drains its own connections on SIGTERM; no need to wait 5 minutes.
-      deregistrationDelay: Duration.seconds(15),
+    const frontDoor = new FrontDoorConstruct(this, 'FrontDoor', {
+      kind: props.frontDoor ?? 'http-api',
+      vpc,
+      service: this.service,
+      identity,
     });
-    albSecurityGroup.addEgressRule(
-      ec2.Peer.ipv4(VPC_CIDR),
-      ec2.Port.tcp(CONTAINER_PORT),
-      'To the tasks',
-    );
 
-    const scaling = this.service.autoScaleTaskCount({
-      minCapacity: desiredCount,
-      maxCapacity: Math.max(desiredCount, props.maxCount ?? 10),
+    const scaling = this.service.autoScaleTaskCount({ minCapacity: desiredCount, maxCapacity: maxCount });
+    scaling.scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: TARGET_CPU_PERCENT });
+    scaling.scaleOnRequestCount('Requests', {
+      requestsPerTarget: requestsPerTargetPerMinute(),
+      targetGroup: frontDoor.targets,
     });
-    scaling.scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: 60 });
-    scaling.scaleOnRequestCount('Requests', { requestsPerTarget: 1000, targetGroup: targets });
+    // A notification backlog is work too: the consumers run in the tasks.
+    // Scale-out only; the CPU and request policies decide when to scale in.
+    scaling.scaleOnMetric('NotificationBacklog', {
+      metric: notifications.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      scalingSteps: [
+        { upper: 60, change: 0 },
+        { lower: 60, change: +1 },
+        { lower: 300, change: +2 },
+      ],
+      adjustmentType: AdjustmentType.CHANGE_IN_CAPACITY,
+      cooldown: Duration.minutes(2),
+    });
 
-    let endpoint: string;
-    if (internal) {
-      const apiLogs = new logs.LogGroup(this, 'ApiAccessLogs', { retention: logs.RetentionDays.ONE_MONTH });
-      const integration = new HttpAlbIntegration('Alb', listener);
-      // A first line: the gateway turns away requests without a valid pool
-      // token before they reach the VPC. The service verifies them again.
-      const api = new apigw.HttpApi(this, 'HttpApi', {
-        description: 'ecommerce-service',
-        createDefaultStage: false,
-        defaultIntegration: integration,
-        defaultAuthorizer: new HttpJwtAuthorizer('Cognito', identity.issuer, {
-          jwtAudience: [identity.client.userPoolClientId],
-        }),
-      });
-      // Probes and the API docs stay public, as in the service itself.
-      for (const routePath of ['/', '/health/{proxy+}', '/swagger-ui', '/swagger-ui/{proxy+}', '/api-docs/{proxy+}']) {
-        api.addRoutes({
-          path: routePath,
-          methods: [apigw.HttpMethod.GET],
-          integration,
-          authorizer: new apigw.HttpNoneAuthorizer(),
-        });
-      }
-      const stage = api.addStage('PublicStage', {
-        stageName: '$default',
-        autoDeploy: true,
-        accessLogSettings: { destination: new apigw.LogGroupLogDestination(apiLogs) },
-        throttle: { rateLimit: 2000, burstLimit: 1000 },
-      });
-      acknowledge(api, 'APIG4', 'Every users and orders route has the Cognito JWT authorizer; only GET on /, /health/*, /swagger-ui and /api-docs is public by design.');
-      endpoint = stage.url;
-    } else {
-      endpoint = `http://${alb.loadBalancerDnsName}/`;
-    }
-
-    new Monitoring(this, 'Monitoring', {
+    const monitoring = new Monitoring(this, 'Monitoring', {
       serviceLogs,
-      loadBalancer: alb,
-      targetGroup: targets,
+      loadBalancer: frontDoor.loadBalancer,
+      targetGroup: frontDoor.targets,
+      api: frontDoor.api,
       table: this.table,
       notifications,
       service: this.service,
+      minTasks: desiredCount,
     });
 
-    new CfnOutput(this, 'Endpoint', { value: endpoint });
+    new CfnOutput(this, 'Endpoint', { value: frontDoor.endpoint });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'UserPoolId', { value: identity.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: identity.client.userPoolClientId });
     new CfnOutput(this, 'OrderTopicArn', { value: notifications.topic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: monitoring.topic.topicArn });
   }
 }
 
 function containerImage(scope: Construct, source: ImageSource): ecs.ContainerImage {
   if (source === 'parameter') {
-    const uri = new CfnParameter(scope, 'ImageUri', {
+    // An ECR repository of the stack's own account and region: the task's
+    // execution role is granted the pull (ecr:GetAuthorizationToken,
+    // ecr:BatchGetImage, ecr:GetDownloadUrlForLayer; "Amazon ECS task
+    // execution IAM role"), which an image given only as a URI would lack.
+    const repositoryName = new CfnParameter(scope, 'ImageRepository', {
       type: 'String',
-      description: 'The ecommerce-service image (linux/arm64), e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/ecommerce-service:<tag>',
+      default: 'ecommerce-service',
+      description: 'ECR repository (in this account and region) holding the linux/arm64 image',
     });
-    return ecs.ContainerImage.fromRegistry(uri.valueAsString);
+    const tag = new CfnParameter(scope, 'ImageTag', {
+      type: 'String',
+      description: 'The image tag to run, e.g. the commit it was built from',
+    });
+    const repository = ecr.Repository.fromRepositoryName(scope, 'Images', repositoryName.valueAsString);
+    return ecs.ContainerImage.fromEcrRepository(repository, tag.valueAsString);
   }
   return ecs.ContainerImage.fromAsset(REPOSITORY_ROOT, {
     file: 'Dockerfile',
     platform: Platform.LINUX_ARM64,
     exclude: ['target', 'data', '.git', '.venv', 'infra/node_modules', 'infra/cdk.out'],
   });
-}
-
-function accessLogBucket(scope: Construct): s3.Bucket {
-  const bucket = new s3.Bucket(scope, 'AccessLogs', {
-    encryption: s3.BucketEncryption.S3_MANAGED,
-    enforceSSL: true,
-    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-    lifecycleRules: [{ expiration: Duration.days(90) }],
-    removalPolicy: RemovalPolicy.RETAIN,
-  });
-  acknowledge(bucket, 'S1', 'This bucket receives the load balancer access logs; logging it into itself would loop.');
-  return bucket;
 }

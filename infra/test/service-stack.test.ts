@@ -4,13 +4,17 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Template, Match } from 'aws-cdk-lib/assertions';
-import { buildApp, PIPELINE_STACK, SERVICE_STACK } from '../lib/app';
+import { buildApp, SERVICE_STACK } from '../lib/app';
+import { STAGE_THROTTLE, TARGET_HEALTH_PATH } from '../lib/front-door';
+import { AVAILABILITY_ZONES } from '../lib/network';
 import { ORDER_CHANGE_FILTER } from '../lib/notifications';
+import { TEST_IMAGE } from '../lib/pipeline-stack';
+import { Json, only, resources, synth } from './synth';
 
 // Synthesized once, with cdk-nag: a failing rule fails the whole file.
-const assembly = buildApp({ imageSource: 'parameter' }).synth();
-const service = Template.fromJSON(assembly.getStackByName(SERVICE_STACK).template);
-const pipeline = Template.fromJSON(assembly.getStackByName(PIPELINE_STACK).template);
+const synthesized = synth();
+const service = Template.fromJSON(synthesized.service);
+const pipeline = Template.fromJSON(synthesized.pipeline);
 
 /** Names src/config.rs reads today, plus the notification settings the consumer reads. */
 const TASK_ENVIRONMENT = [
@@ -69,11 +73,12 @@ test('the notifications queue redrives to its DLQ after 5 receives', () => {
   });
 });
 
-test('alarms watch errors, 5xx, latency, dead letters, backlog, the Pipe and throttling', () => {
+test('alarms watch errors, 5xx, latency, targets, tasks, dead letters, backlog, the Pipe and throttling', () => {
   const alarms = Object.values(service.findResources('AWS::CloudWatch::Alarm'));
   const metrics = alarms.map((alarm) => alarm.Properties.MetricName ?? 'expression');
-  for (const metric of ['ErrorLogLines', 'HTTPCode_Target_5XX_Count', 'HTTPCode_ELB_5XX_Count', 'TargetResponseTime',
-    'ApproximateNumberOfMessagesVisible', 'ApproximateAgeOfOldestMessage', 'ExecutionFailed', 'expression']) {
+  for (const metric of ['ErrorLogLines', 'HTTPCode_Target_5XX_Count', 'HTTPCode_ELB_5XX_Count', '5xx', 'TargetResponseTime',
+    'UnHealthyHostCount', 'RunningTaskCount', 'ApproximateNumberOfMessagesVisible', 'ApproximateAgeOfOldestMessage',
+    'ExecutionFailed']) {
     assert.ok(metrics.includes(metric), `an alarm on ${metric}`);
   }
   for (const alarm of alarms) {
@@ -81,6 +86,19 @@ test('alarms watch errors, 5xx, latency, dead letters, backlog, the Pipe and thr
   }
   service.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.level = "ERROR" }' });
   service.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+});
+
+test('throttling alarms read the table\'s and GSI1\'s read and write throttle events', () => {
+  const throttleAlarm = (index?: string) => Object.values(service.findResources('AWS::CloudWatch::Alarm')).filter((alarm) => {
+    const stats = (alarm.Properties.Metrics ?? []).map((m: Json) => m.MetricStat).filter(Boolean);
+    const names = stats.map((stat: Json) => stat.Metric.MetricName).sort();
+    const dimensions = stats.map((stat: Json) => stat.Metric.Dimensions.map((d: Json) => d.Name).sort().join(','));
+    const wanted = index ? 'GlobalSecondaryIndexName,TableName' : 'TableName';
+    return names.join() === 'ReadThrottleEvents,WriteThrottleEvents' && dimensions.every((d: string) => d === wanted)
+      && stats.every((stat: Json) => !index || stat.Metric.Dimensions.some((d: Json) => d.Value === index));
+  });
+  assert.equal(throttleAlarm().length, 1, 'one alarm on the table\'s throttles');
+  assert.equal(throttleAlarm('GSI1').length, 1, 'one alarm on GSI1\'s throttles');
 });
 
 test('the task role has no wildcard actions', () => {
@@ -120,10 +138,10 @@ test('the service runs at least 2 tasks with a rollback circuit breaker, behind 
   const ecsService = Object.values(service.findResources('AWS::ECS::Service'))[0];
   assert.ok(ecsService.Properties.DesiredCount >= 2);
   service.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internal' });
-  service.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/health/ready' });
   service.resourceCountIs('AWS::ApiGatewayV2::VpcLink', 1);
   service.hasResourceProperties('AWS::ApiGatewayV2::Stage', { AccessLogSettings: Match.anyValue() });
-  service.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 2);
+  // CPU, requests per target, and the notification backlog.
+  service.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 3);
 });
 
 test('an ADOT sidecar takes the spans on loopback and the task role may write them to X-Ray', () => {
@@ -159,11 +177,24 @@ test('the dashboard graphs the service\'s own EMF metrics by bounded dimensions'
   assert.ok(!/Username|OrderId/.test(body), 'no per-user or per-order dimension');
 });
 
-test('the public-alb front door has no API Gateway', () => {
+test('the public-alb front door has no API Gateway, serves HTTPS with the given certificate and redirects HTTP', () => {
   const app = buildApp({ imageSource: 'parameter', frontDoor: 'public-alb' });
   const template = Template.fromStack(app.node.findChild(SERVICE_STACK) as never);
   template.resourceCountIs('AWS::ApiGatewayV2::Api', 0);
   template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
+  template.hasParameter('CertificateArn', { Type: 'String' });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    Port: 443,
+    Protocol: 'HTTPS',
+    Certificates: [{ CertificateArn: { Ref: 'CertificateArn' } }],
+  });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    Port: 80,
+    DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Protocol: 'HTTPS', Port: '443' }) })],
+  });
+  const listeners = Object.values(template.findResources('AWS::ElasticLoadBalancingV2::Listener'));
+  assert.ok(listeners.every((l) => l.Properties.Protocol === 'HTTPS' || l.Properties.DefaultActions[0].Type === 'redirect'),
+    'nothing is served over plain HTTP');
 });
 
 test('cdk deploy builds the image from the repository Dockerfile, and passes cdk-nag too', () => {
@@ -181,7 +212,19 @@ test('the pipeline tests, builds the image and deploys the committed template', 
   assert.deepEqual(stages.map((s: { Name: string }) => s.Name), ['Source', 'Test', 'Image', 'Deploy']);
   const deploy = stages[3].Actions[0].Configuration;
   assert.equal(deploy.TemplatePath, 'Source::infra/cloudformation/EcommerceService.template.json');
+  // A parameter left out of the overrides would fall back to its default on every deploy.
+  assert.deepEqual(Object.keys(parameterOverrides(deploy.ParameterOverrides)).sort(),
+    Object.keys(synthesized.service.Parameters).sort());
 });
+
+/** A CodePipeline ParameterOverrides value: JSON text that CloudFormation
+ * joins from literal parts and references (each reference stands in a string). */
+function parameterOverrides(value: Json): Record<string, unknown> {
+  const text = typeof value === 'string'
+    ? value
+    : value['Fn::Join'][1].map((part: Json) => (typeof part === 'string' ? part : 'reference')).join('');
+  return JSON.parse(text);
+}
 
 function logicalId(type: string, filter: (id: string) => boolean = () => true): string {
   const ids = Object.keys(service.findResources(type)).filter(filter);
@@ -212,4 +255,75 @@ test('a Cognito pool with admin and fulfilment groups; the HTTP API checks its J
   const task = Object.values(service.findResources('AWS::ECS::TaskDefinition'))[0] as any;
   const environment = task.Properties.ContainerDefinitions[0].Environment;
   assert.deepEqual(environment.find((v: any) => v.Name === 'AUTH_MODE'), { Name: 'AUTH_MODE', Value: 'jwt' });
+});
+
+test('the balancer and ECS check liveness, never a path that waits on DynamoDB', () => {
+  assert.equal(TARGET_HEALTH_PATH, '/health/live');
+  service.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: TARGET_HEALTH_PATH });
+  const task = Object.values(service.findResources('AWS::ECS::TaskDefinition'))[0];
+  assert.deepEqual(task.Properties.ContainerDefinitions[0].HealthCheck.Command,
+    ['CMD', '/usr/local/bin/ecommerce-service', 'healthcheck']);
+});
+
+test('each AZ has its own NAT gateway, and DynamoDB and S3 traffic takes free gateway endpoints', () => {
+  service.resourceCountIs('AWS::EC2::NatGateway', AVAILABILITY_ZONES);
+  const endpoints = resources(synthesized.service, 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties);
+  const services = endpoints.map((e) => JSON.stringify(e.ServiceName));
+  assert.ok(services.some((name) => name.includes('.dynamodb')), 'a DynamoDB endpoint');
+  assert.ok(services.some((name) => name.includes('.s3')), 'an S3 endpoint');
+  assert.ok(endpoints.every((e) => e.VpcEndpointType === 'Gateway'));
+  // Every private route table (one per AZ) reaches both endpoints.
+  for (const endpoint of endpoints) assert.equal(endpoint.RouteTableIds.length, AVAILABILITY_ZONES);
+});
+
+test('the VPC link has a security group of its own, and the internal ALB admits only it', () => {
+  const [, link] = only(synthesized.service, 'AWS::ApiGatewayV2::VpcLink');
+  assert.equal(link.Properties.SecurityGroupIds.length, 1);
+  const linkGroup = link.Properties.SecurityGroupIds[0]['Fn::GetAtt'][0];
+  assert.ok(linkGroup.startsWith('FrontDoorVpcLinkSecurityGroup'));
+  const albIngress = resources(synthesized.service, 'AWS::EC2::SecurityGroupIngress')
+    .filter(([, rule]) => rule.Properties.GroupId['Fn::GetAtt'][0].startsWith('FrontDoorAlbSecurityGroup'));
+  assert.ok(albIngress.length > 0);
+  for (const [, rule] of albIngress) {
+    assert.equal(rule.Properties.SourceSecurityGroupId['Fn::GetAtt'][0], linkGroup);
+  }
+});
+
+test('the HTTP API stage\'s burst is at least its rate, within the account defaults', () => {
+  assert.ok(STAGE_THROTTLE.burstLimit >= STAGE_THROTTLE.rateLimit);
+  assert.ok(STAGE_THROTTLE.rateLimit <= 10_000 && STAGE_THROTTLE.burstLimit <= 5_000);
+  service.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+    DefaultRouteSettings: Match.objectLike({
+      ThrottlingRateLimit: STAGE_THROTTLE.rateLimit,
+      ThrottlingBurstLimit: STAGE_THROTTLE.burstLimit,
+    }),
+  });
+});
+
+test('the app client has no OAuth flows or callbacks, and the Pipe starts at the oldest record', () => {
+  const [, client] = only(synthesized.service, 'AWS::Cognito::UserPoolClient');
+  assert.notEqual(client.Properties.AllowedOAuthFlowsUserPoolClient, true);
+  assert.equal(client.Properties.AllowedOAuthFlows, undefined);
+  assert.equal(client.Properties.CallbackURLs, undefined);
+  const [, pipe] = only(synthesized.service, 'AWS::Pipes::Pipe');
+  assert.equal(pipe.Properties.SourceParameters.DynamoDBStreamParameters.StartingPosition, 'TRIM_HORIZON');
+});
+
+test('the pipeline tests on Debian, caches its builds, re-runs a commit, and may roll the service back', () => {
+  const [, testProject] = only(synthesized.pipeline, 'AWS::CodeBuild::Project', (id) => id.startsWith('Test'));
+  assert.equal(testProject.Properties.Environment.Image, TEST_IMAGE);
+  assert.equal(testProject.Properties.Cache.Type, 'S3');
+  const [, imageProject] = only(synthesized.pipeline, 'AWS::CodeBuild::Project', (id) => id.startsWith('ImageBuild'));
+  assert.deepEqual(imageProject.Properties.Cache, { Type: 'LOCAL', Modes: ['LOCAL_DOCKER_LAYER_CACHE'] });
+  const testSpec = readFileSync(path.join(__dirname, '..', 'buildspec', 'test.yml'), 'utf8');
+  assert.match(testSpec, /cache:\s*\n\s*paths:/);
+  const imageSpec = readFileSync(path.join(__dirname, '..', 'buildspec', 'image.yml'), 'utf8');
+  assert.match(imageSpec, /describe-images/, 'a tag already pushed is reused, not pushed again');
+  assert.match(imageSpec, /--cache-from "?type=registry/);
+  const [roleId] = only(synthesized.pipeline, 'AWS::IAM::Role', (id) => id.startsWith('DeployRole'));
+  const [inline] = synthesized.pipeline.Resources[roleId].Properties.Policies;
+  const actions = inline.PolicyDocument.Statement.flatMap((s: Json) => [s.Action].flat());
+  for (const needed of ['iam:ListRolePolicies', 'iam:ListAttachedRolePolicies', 'iam:UpdateAssumeRolePolicy']) {
+    assert.ok(actions.includes(needed), `the deploy role may ${needed}`);
+  }
 });

@@ -45,7 +45,9 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(HealthStatus { status: "ok" })
 }
 
-/// The storage engine answers; a load balancer should send traffic.
+/// The storage engine answers. For people and dashboards: the load
+/// balancer and ECS check `/health/live`, so a DynamoDB brownout does not make
+/// every task look dead at once.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, description = "Ready", body = HealthStatus),

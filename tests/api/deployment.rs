@@ -48,3 +48,60 @@ fn the_infra_task_sets_only_variables_the_service_reads() {
         );
     }
 }
+
+/// The path the committed stack's target group checks. The balancer takes a
+/// target out when it fails, and ECS then replaces the task.
+fn target_group_health_path() -> String {
+    let template: serde_json::Value = serde_json::from_str(include_str!(
+        "../../infra/cloudformation/EcommerceService.template.json"
+    ))
+    .expect("valid JSON");
+    let paths: Vec<&str> = template["Resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .filter(|resource| resource["Type"] == "AWS::ElasticLoadBalancingV2::TargetGroup")
+        .map(|group| {
+            group["Properties"]["HealthCheckPath"]
+                .as_str()
+                .expect("a path")
+        })
+        .collect();
+    assert_eq!(paths.len(), 1, "one target group");
+    paths[0].to_owned()
+}
+
+/// A DynamoDB brownout must not turn every target unhealthy, or ECS
+/// replaces all the tasks at once: the balancer's path answers 200 without
+/// DynamoDB, while readiness still reports it.
+#[tokio::test]
+async fn the_balancers_health_check_passes_while_dynamodb_is_unreachable() {
+    let path = target_group_health_path();
+    let data_dir = tempfile::TempDir::new().unwrap();
+    // Nothing listens on port 1: every connection to DynamoDB is refused.
+    let service = crate::process::start_with(
+        &data_dir,
+        &[
+            ("STORE", "dynamodb"),
+            ("TABLE_NAME", "unreachable"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1"),
+            ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "300"),
+            ("DYNAMODB_TIMEOUT_MS", "1000"),
+            ("NOTIFICATIONS_SOURCE", "off"),
+        ],
+    );
+    let client = crate::helpers::http_client();
+    let checked = client
+        .get(format!("{}{path}", service.address))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(checked.status(), reqwest::StatusCode::OK, "{path}");
+    let ready = client
+        .get(format!("{}/health/ready", service.address))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(service.terminate().code(), Some(0));
+}
