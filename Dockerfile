@@ -22,7 +22,7 @@ FROM chef AS builder
 COPY --from=planner /build/recipe.json recipe.json
 RUN cargo chef cook --release --locked --bin ecommerce-service --recipe-path recipe.json
 COPY . .
-# The same command as `make image-smoke`: release profile, default features, host target.
+# The same command as `make release`: release profile, default features, host target.
 RUN cargo build --release --locked --bin ecommerce-service \
  && mkdir -p /staging/data
 

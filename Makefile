@@ -10,8 +10,12 @@ export AWS_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
 VENV ?= $(or $(VENV_DIR),.venv)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# `make test` builds every crate once, in the dev profile; every check runs
+# this binary (the one the integration tests build too).
+DEBUG_BIN := $(TARGET_DIR)/debug/ecommerce-service
 
-.PHONY: help run run-dynamodb test lint contract-test openapi python-tools infra-check infra-synth docker-check image-smoke browser-test bench bench-compare bench-smoke bench-notifications clean
+.PHONY: help setup run run-dynamodb test test-fast build lint contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-compare bench-smoke bench-notifications clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,12 +29,22 @@ run-dynamodb: python-tools ## Serve the API against DynamoDB, SNS and EventBridg
 	  ORDER_TOPIC_ARN=arn:aws:sns:$(AWS_REGION):123456789012:ecommerce-orders EVENT_BUS_NAME=ecommerce-events \
 	  cargo run --bin ecommerce-service
 
-test: lint infra-check docker-check image-smoke browser-test contract-test bench-smoke ## Formatting, lints, infra checks, and every test against both engines
-	scripts/with-moto.sh cargo test --all-targets
+setup: ## Install the system packages the tests use (apt), or say the one command that does
+	scripts/setup.sh
+
+test: setup lint build infra-check docker-check healthcheck-smoke browser-test contract-test bench-smoke ## Everything: formatting, lints, infra and container checks, every test on both engines
+	scripts/with-moto.sh cargo test --locked --all-targets
+
+test-fast: setup lint ## The inner loop: lints and the Rust tests on both engines (no browser, infra, contract or bench runs)
+	scripts/with-moto.sh cargo test --locked --all-targets
+
+# The tests and the binary in one build, so nothing is compiled twice.
+build:
+	cargo build --locked --all-targets
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --locked --all-targets -- -D warnings
 
 openapi: ## Regenerate the committed openapi/openapi.json from the code
 	cargo run --quiet --bin ecommerce-service -- openapi > openapi/openapi.json
@@ -56,21 +70,28 @@ docker-check: python-tools ## hadolint on the Dockerfile, and the compose file's
 	$(VENV)/bin/hadolint Dockerfile
 	docker-compose -f docker-compose.yml config -q
 
-image-smoke: ## Build the release binary as the Dockerfile's build stage does, and run its healthcheck
-	cargo build --release --locked --bin ecommerce-service
-	scripts/image-smoke.sh "$${CARGO_TARGET_DIR:-target}/release/ecommerce-service"
+# The healthcheck subcommand as the image's HEALTHCHECK runs it: healthy
+# while serving, unhealthy after a clean SIGTERM.
+healthcheck-smoke: build
+	scripts/image-smoke.sh $(DEBUG_BIN)
 
-contract-test: python-tools ## schemathesis, every check, against the served document (AUTH_MODE off and jwt)
-	cargo build --bin ecommerce-service
-	$(VENV)/bin/python tests/contract/run.py "$${CARGO_TARGET_DIR:-target}/debug/ecommerce-service"
+# The Dockerfile's build command, word for word (deployment::the_dockerfile_builds_what_make_release_builds
+# holds them together). The image build is where it runs; `make test` never builds release.
+release: ## The release binary, built as the Dockerfile builds it
+	cargo build --release --locked --bin ecommerce-service
+
+image-smoke: release ## The release binary's healthcheck, as in the container
+	scripts/image-smoke.sh $(TARGET_DIR)/release/ecommerce-service
+
+contract-test: python-tools build ## schemathesis, every check, against the served document (AUTH_MODE off and jwt)
+	$(VENV)/bin/python tests/contract/run.py $(DEBUG_BIN)
 
 tests/browser/node_modules: tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund
 	touch tests/browser/node_modules
 
-browser-test: tests/browser/node_modules ## Swagger UI in Debian's headless Chromium, offline (screenshot in target/browser/)
-	cargo build --bin ecommerce-service
-	cd tests/browser && npm test
+browser-test: tests/browser/node_modules build ## Swagger UI in Debian's headless Chromium, offline (screenshot in target/browser/)
+	cd tests/browser && SERVICE_BINARY=$(abspath $(DEBUG_BIN)) npm test
 
 bench: python-tools ## Throughput, latency, CPU and memory per request, start-up, durability (BENCHMARKS.md)
 	cargo build --release --locked --bin ecommerce-service
@@ -80,10 +101,9 @@ bench-compare: ## Compare target/bench/results.json with an earlier one: make be
 	$(VENV)/bin/python benches/compare.py "$(BASE)"
 
 # A few seconds of every scenario: proves the harness works (zero errors,
-# nothing lost on kill -9), never judges speed.
-bench-smoke: python-tools
-	cargo build --release --locked --bin ecommerce-service
-	BENCH_SMOKE=1 scripts/with-moto.sh $(VENV)/bin/python benches/api.py
+# nothing lost on kill -9), never judges speed, so the debug binary does.
+bench-smoke: python-tools build
+	BENCH_SMOKE=1 BENCH_BINARY=$(DEBUG_BIN) scripts/with-moto.sh $(VENV)/bin/python benches/api.py
 
 bench-notifications: python-tools ## Notifications per second from a 10,000-message backlog (SQS path on moto, embedded feed)
 	cargo build --release --locked --bin ecommerce-service

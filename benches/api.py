@@ -41,7 +41,9 @@ import requests
 from processes import cpu_seconds, free_port
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BINARY = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "ecommerce-service"
+# The release binary; the smoke run (which never judges speed) passes the debug one.
+BINARY = pathlib.Path(os.environ.get("BENCH_BINARY") or pathlib.Path(
+    os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "ecommerce-service")
 WRK_DIR = ROOT / "benches" / "wrk"
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 # The smoke run must not overwrite a real run someone means to compare with.

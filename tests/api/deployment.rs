@@ -105,3 +105,24 @@ async fn the_balancers_health_check_passes_while_dynamodb_is_unreachable() {
     assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(service.terminate().code(), Some(0));
 }
+
+/// `make test` never builds the release profile; the image build does. The
+/// Dockerfile's build command and `make release` stay one command, so the
+/// release build a developer runs is the one the image ships.
+#[test]
+fn the_dockerfile_builds_what_make_release_builds() {
+    let words = |command: &str| command.split_whitespace().collect::<Vec<_>>().join(" ");
+    let dockerfile = include_str!("../../Dockerfile")
+        .lines()
+        .find_map(|line| line.strip_prefix("RUN cargo build"))
+        .expect("the Dockerfile builds with cargo");
+    let dockerfile = dockerfile.split("&&").next().unwrap_or_default();
+    let dockerfile = words(&format!("cargo build{}", dockerfile.trim_end_matches('\\')));
+    let recipe = include_str!("../../Makefile")
+        .split("\nrelease:")
+        .nth(1)
+        .and_then(|target| target.lines().nth(1))
+        .expect("a release target with a recipe");
+    assert_eq!(dockerfile, words(recipe));
+    assert!(dockerfile.contains("--release --locked"), "{dockerfile}");
+}
