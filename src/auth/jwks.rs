@@ -1,8 +1,10 @@
-//! The issuer's signing keys: fetched at start-up, cached, and refreshed
-//! when a token names a key we do not know, at most once per interval so a
-//! flood of made-up `kid`s cannot hammer the issuer.
+//! The issuer's signing keys: fetched at start-up, cached, and fetched again
+//! on a schedule (so a key the issuer removed stops being trusted within one
+//! interval) and when a token names a key we do not know (at most once per
+//! interval, so a flood of made-up `kid`s cannot hammer the issuer).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -16,8 +18,9 @@ pub struct KeySet {
     url: String,
     client: reqwest::Client,
     keys: RwLock<HashMap<String, DecodingKey>>,
-    /// When an unknown `kid` last caused a fetch; held while fetching so
-    /// concurrent requests wait for one fetch instead of each starting one.
+    /// When an unknown `kid` last caused a fetch; held while fetching (for
+    /// any reason) so concurrent requests wait for one fetch instead of each
+    /// starting one.
     last_refresh: Mutex<Option<Instant>>,
     refresh_interval: Duration,
 }
@@ -45,7 +48,9 @@ pub enum Lookup {
 }
 
 impl KeySet {
-    pub async fn load(url: String, refresh_interval: Duration) -> anyhow::Result<Self> {
+    /// Fetches the keys (the service will not start without them) and starts
+    /// the scheduled refresh, which ends when the key set is dropped.
+    pub async fn load(url: String, refresh_interval: Duration) -> anyhow::Result<Arc<Self>> {
         // reqwest's rustls needs a process-wide provider; the SDK's is aws-lc-rs.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()
@@ -62,6 +67,8 @@ impl KeySet {
         let keys = set.fetch().await?;
         tracing::info!(url = %set.url, keys = keys.len(), "signing keys loaded");
         *set.keys.write().await = keys;
+        let set = Arc::new(set);
+        tokio::spawn(refresh_on_schedule(Arc::downgrade(&set), refresh_interval));
         Ok(set)
     }
 
@@ -83,6 +90,22 @@ impl KeySet {
         let found = keys.get(kid).cloned();
         *self.keys.write().await = keys;
         Ok(found.map_or(Lookup::Unknown, Lookup::Found))
+    }
+
+    /// The scheduled refresh. A failed fetch keeps the keys in hand (the
+    /// issuer being down must not lock every user out) and says so.
+    async fn refresh(&self) {
+        let _fetching = self.last_refresh.lock().await;
+        match self.fetch().await {
+            Ok(keys) => {
+                tracing::debug!(url = %self.url, keys = keys.len(), "signing keys refreshed on schedule");
+                *self.keys.write().await = keys;
+            }
+            Err(error) => {
+                tracing::warn!(url = %self.url, error = format!("{error:#}"),
+                    "signing keys could not be refreshed; the keys in hand stay in use")
+            }
+        }
     }
 
     async fn fetch(&self) -> anyhow::Result<HashMap<String, DecodingKey>> {
@@ -115,5 +138,16 @@ impl KeySet {
             }
         }
         Ok(keys)
+    }
+}
+
+async fn refresh_on_schedule(keys: Weak<KeySet>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(keys) = keys.upgrade() else { return };
+        keys.refresh().await;
     }
 }

@@ -7,7 +7,7 @@ mod token;
 use std::sync::Arc;
 
 use crate::config::AuthSettings;
-use crate::domain::{OrderStatus, Username};
+use crate::domain::{Access, AccountId, Email, OrderStatus, Username};
 
 pub use token::Verifier;
 
@@ -22,7 +22,12 @@ pub struct Groups {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub username: Username,
+    /// `sub`: the account, which a username can outlive.
+    pub account: AccountId,
     pub groups: Groups,
+    /// The address the issuer verified (`email` with `email_verified` true;
+    /// Cognito puts them in ID tokens only), lower-cased.
+    pub verified_email: Option<String>,
 }
 
 /// The caller of one request.
@@ -51,23 +56,70 @@ impl Caller {
         }
     }
 
+    /// What a customer acting on their own data may touch: their account's.
+    fn own(&self) -> Access {
+        match self {
+            Caller::Unauthenticated => Access::Any,
+            Caller::Authenticated(p) => Access::Account(p.account.clone()),
+        }
+    }
+
     /// Registering, reading, editing or deleting `user`'s profile, and
-    /// placing orders for them: the user themselves, or an admin.
-    pub fn may_act_for(&self, user: &Username) -> bool {
-        self.is(user) || self.groups().admin
+    /// placing orders for them: the user themselves (their account's data
+    /// only), or an admin.
+    pub fn profile_access(&self, user: &Username) -> Option<Access> {
+        if self.groups().admin {
+            Some(Access::Any)
+        } else {
+            self.is(user).then(|| self.own())
+        }
     }
 
     /// Reading `owner`'s orders: the owner, fulfilment or an admin.
-    pub fn may_read_orders_of(&self, owner: &Username) -> bool {
+    pub fn order_access(&self, owner: &Username) -> Option<Access> {
         let groups = self.groups();
-        self.is(owner) || groups.admin || groups.fulfilment
+        if groups.admin || groups.fulfilment {
+            Some(Access::Any)
+        } else {
+            self.is(owner).then(|| self.own())
+        }
     }
 
     /// A customer may only cancel their own order; the other moves belong
     /// to fulfilment (and admins).
-    pub fn may_move(&self, owner: &Username, to: OrderStatus) -> bool {
+    pub fn move_access(&self, owner: &Username, to: OrderStatus) -> Option<Access> {
         let groups = self.groups();
-        groups.admin || groups.fulfilment || (to == OrderStatus::Cancel && self.is(owner))
+        if groups.admin || groups.fulfilment {
+            Some(Access::Any)
+        } else {
+            (to == OrderStatus::Cancel && self.is(owner)).then(|| self.own())
+        }
+    }
+
+    /// Whether a listing of `owner`'s orders may open with their whole
+    /// profile. Fulfilment sees only what shipping needs (name, address).
+    pub fn sees_profile_of(&self, owner: &Username) -> bool {
+        self.groups().admin || self.is(owner)
+    }
+
+    /// A customer registers only an address their token proves they own:
+    /// an ID token's verified `email`. Admins may register any address.
+    pub fn may_register_email(&self, email: &Email) -> bool {
+        match self {
+            Caller::Unauthenticated => true,
+            Caller::Authenticated(p) => {
+                p.groups.admin || p.verified_email.as_deref() == Some(email.canonical().as_str())
+            }
+        }
+    }
+
+    /// Whose idempotency keys a request's key is one of: two callers' keys
+    /// never meet. `None` with `AUTH_MODE=off`, where there is one caller.
+    pub fn idempotency_scope(&self) -> Option<&AccountId> {
+        match self {
+            Caller::Unauthenticated => None,
+            Caller::Authenticated(p) => Some(&p.account),
+        }
     }
 }
 

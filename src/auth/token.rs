@@ -7,13 +7,13 @@ use serde::Deserialize;
 use super::jwks::{KeySet, Lookup};
 use super::{AuthError, Groups, Principal};
 use crate::config::AuthSettings;
-use crate::domain::Username;
+use crate::domain::{AccountId, Email, Username};
 
 /// Clock skew tolerated between the issuer and this service.
 const LEEWAY_SECONDS: u64 = 30;
 
 pub struct Verifier {
-    keys: KeySet,
+    keys: std::sync::Arc<KeySet>,
     validation: Validation,
     audiences: Vec<String>,
 }
@@ -25,8 +25,26 @@ enum Audience {
     Many(Vec<String>),
 }
 
+/// `email_verified`: a JSON boolean in Cognito's tokens, a string in some
+/// other issuers'.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Text(String),
+}
+
+impl Flag {
+    fn is_true(&self) -> bool {
+        matches!(self, Flag::Bool(true)) || matches!(self, Flag::Text(text) if text == "true")
+    }
+}
+
 #[derive(Deserialize)]
 struct Claims {
+    sub: Option<String>,
+    /// Cognito's `id` or `access`; each names its audience differently.
+    token_use: Option<String>,
     username: Option<String>,
     #[serde(rename = "cognito:username")]
     cognito_username: Option<String>,
@@ -34,6 +52,8 @@ struct Claims {
     client_id: Option<String>,
     #[serde(rename = "cognito:groups", default)]
     groups: Vec<String>,
+    email: Option<String>,
+    email_verified: Option<Flag>,
 }
 
 impl Verifier {
@@ -49,7 +69,7 @@ impl Verifier {
         };
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[issuer]);
-        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
         // Checked below: Cognito access tokens carry client_id, not aud.
@@ -92,17 +112,36 @@ impl Verifier {
                 })
             })?
             .claims;
-        let audience_ok = match &claims.aud {
-            Some(Audience::One(aud)) => self.audiences.contains(aud),
-            Some(Audience::Many(auds)) => auds.iter().any(|aud| self.audiences.contains(aud)),
-            None => claims
+        // An ID token names its app client in `aud`, an access token in
+        // `client_id` (Cognito, "Verifying a JSON Web Token"): each is read
+        // where its kind puts it, and no other kind (a refresh token's, a
+        // third party's) is taken.
+        let audience_ok = match claims.token_use.as_deref() {
+            Some("id") => match &claims.aud {
+                Some(Audience::One(aud)) => self.audiences.contains(aud),
+                Some(Audience::Many(auds)) => auds.iter().any(|aud| self.audiences.contains(aud)),
+                None => false,
+            },
+            Some("access") => claims
                 .client_id
                 .as_ref()
                 .is_some_and(|id| self.audiences.contains(id)),
+            Some(_) => return Err(AuthError::Invalid("unsupported token_use")),
+            None => return Err(AuthError::Invalid("no token_use claim")),
         };
         if !audience_ok {
             return Err(AuthError::Invalid("wrong audience"));
         }
+        let account = claims
+            .sub
+            .as_deref()
+            .and_then(|sub| AccountId::parse(sub).ok())
+            .ok_or(AuthError::Invalid("no usable sub claim"))?;
+        let verified_email = claims
+            .email
+            .filter(|_| claims.email_verified.as_ref().is_some_and(Flag::is_true))
+            .and_then(|email| Email::parse(&email).ok())
+            .map(|email| email.canonical());
         let username = claims
             .username
             .or(claims.cognito_username)
@@ -113,6 +152,11 @@ impl Verifier {
             admin: claims.groups.iter().any(|g| g == "admin"),
             fulfilment: claims.groups.iter().any(|g| g == "fulfilment"),
         };
-        Ok(Principal { username, groups })
+        Ok(Principal {
+            username,
+            account,
+            groups,
+            verified_email,
+        })
     }
 }

@@ -3,6 +3,7 @@
 //! Raw input is parsed into these newtypes at the HTTP edge; the store and the
 //! handlers never see an unchecked string.
 
+mod account;
 mod amount;
 mod email;
 mod idempotency_key;
@@ -17,6 +18,7 @@ mod timestamp;
 mod user;
 mod username;
 
+pub use account::{Access, AccountId};
 pub use amount::Amount;
 pub use email::Email;
 pub use idempotency_key::IdempotencyKey;

@@ -1,4 +1,4 @@
-use super::{Amount, ItemCount, OrderId, OrderStatus, Timestamp, Username};
+use super::{AccountId, Amount, ItemCount, OrderId, OrderStatus, Timestamp, Username};
 
 /// An order request that passed validation.
 #[derive(Debug, Clone)]
@@ -19,4 +19,7 @@ pub struct Order {
     pub items: ItemCount,
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
+    /// The owner's account, recorded when the owner placed it; `None` for
+    /// orders placed by an admin or before accounts were recorded.
+    pub account: Option<AccountId>,
 }

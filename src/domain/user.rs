@@ -1,4 +1,4 @@
-use super::{Address, Email, Name, Timestamp, Username};
+use super::{AccountId, Address, Email, Name, Timestamp, Username};
 
 /// A registration request that passed validation.
 #[derive(Debug, Clone)]
@@ -16,4 +16,7 @@ pub struct User {
     pub name: Name,
     pub address: Option<Address>,
     pub created_at: Timestamp,
+    /// The account the profile belongs to; `None` until one claims it
+    /// (profiles registered by an admin, or before accounts were recorded).
+    pub account: Option<AccountId>,
 }

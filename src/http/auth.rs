@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::error::ApiError;
 use crate::auth::{Authenticator, Caller};
+use crate::domain::Access;
 
 impl FromRequest for Caller {
     type Error = ApiError;
@@ -32,11 +33,7 @@ impl FromRequest for Caller {
     }
 }
 
-/// `Err(403)` unless the rule allowed it.
-pub fn allow(allowed: bool) -> Result<(), ApiError> {
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
+/// The access a rule granted, or 403.
+pub fn allow(granted: Option<Access>) -> Result<Access, ApiError> {
+    granted.ok_or(ApiError::Forbidden)
 }

@@ -46,6 +46,8 @@ pub enum ApiError {
     Unauthorized(AuthError),
     #[error("The token's user may not do this")]
     Forbidden,
+    #[error("Registering needs an ID token whose verified email is the one registered")]
+    EmailNotVerified,
     #[error("No such route")]
     RouteNotFound,
     #[error("Method not allowed on this route")]
@@ -98,6 +100,7 @@ impl ApiError {
             ApiError::InvalidTransition { .. } => "INVALID_STATUS_TRANSITION",
             ApiError::Unauthorized(_) => "UNAUTHORIZED",
             ApiError::Forbidden => "FORBIDDEN",
+            ApiError::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             ApiError::RouteNotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
@@ -166,7 +169,7 @@ impl ResponseError for ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::EmailNotVerified => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -238,6 +241,8 @@ impl From<StoreError> for ApiError {
             StoreError::OrderNotFound => ApiError::OrderNotFound,
             StoreError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             StoreError::InvalidTransition { from, to } => ApiError::InvalidTransition { from, to },
+            StoreError::Forbidden => ApiError::Forbidden,
+            error @ StoreError::Unclaimed => ApiError::Internal(error.into()),
             StoreError::Unavailable(source) => ApiError::Unavailable(source),
             StoreError::Internal(source) => ApiError::Internal(source),
         }

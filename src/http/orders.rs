@@ -7,10 +7,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::allow;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, created, idempotency_key, required};
-use super::views::{Envelope, ListingEntry, OrderFetched, OrderView, OrdersListing, UserView};
+use super::views::{
+    Envelope, ListingEntry, OrderFetched, OrderView, OrdersListing, RecipientView, UserView,
+};
 use crate::auth::Caller;
 use crate::domain::{Amount, ItemCount, NewOrder, OrderId, OrderStatus, PageToken, Username};
-use crate::store::Store;
+use crate::store::{ScopedKey, Store, StoreError};
 
 const DEFAULT_PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
@@ -126,16 +128,21 @@ pub async fn place_order(
             .map_err(ApiError::invalid("numItems"))?,
         username: username("username", &required("username", body.username)?)?,
     };
-    allow(caller.may_act_for(&new_order.username))?;
+    let access = allow(caller.profile_access(&new_order.username))?;
     let key = idempotency_key(&request)?;
-    let placement = store.place_order(new_order, key.as_ref()).await?;
+    let scoped = key.as_ref().map(|key| ScopedKey {
+        caller: caller.idempotency_scope(),
+        key,
+    });
+    let placement = store.place_order(new_order, &access, scoped).await?;
     Ok(created(placement.replayed).json(Envelope::new(
         "Order placed successfully",
         OrderView::from(placement.value),
     )))
 }
 
-/// List a user's orders, newest first, after the user's profile.
+/// List a user's orders, newest first, after the user's profile (for the
+/// `fulfilment` group: only the username, name and address).
 #[utoipa::path(
     get, path = "/orders", tag = "orders",
     params(ListOrdersQuery),
@@ -157,7 +164,7 @@ pub async fn list_orders(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let username = username("username", &required("username", query.username)?)?;
-    allow(caller.may_read_orders_of(&username))?;
+    let access = allow(caller.order_access(&username))?;
     let limit = match query.limit {
         None => DEFAULT_PAGE_SIZE,
         Some(raw) => raw
@@ -174,10 +181,16 @@ pub async fn list_orders(
         .map(|raw| PageToken::parse(&raw).map_err(|_| ApiError::InvalidPageToken))
         .transpose()?
         .map(PageToken::last_order);
-    let page = store.orders_page(&username, limit, after).await?;
-    let customer = page
-        .customer
-        .map(|user| ListingEntry::Customer(UserView::from(user)));
+    let page = store.orders_page(&username, limit, after, &access).await?;
+    // Fulfilment ships orders: it sees the name and address, not the rest.
+    let full_profile = caller.sees_profile_of(&username);
+    let customer = page.customer.map(|user| {
+        if full_profile {
+            ListingEntry::Customer(UserView::from(user))
+        } else {
+            ListingEntry::Recipient(RecipientView::from(user))
+        }
+    });
     let orders = page
         .orders
         .into_iter()
@@ -216,16 +229,28 @@ pub async fn get_order(
         .customer_id
         .map(|raw| username("customer_id", &raw))
         .transpose()?;
-    if let Some(owner) = &owner {
-        allow(caller.may_read_orders_of(owner))?;
-    }
     let id = order_id(&path)?;
-    let order = store.order(id, owner.as_ref()).await?;
-    // Found by id alone: someone else's order is reported as not found, so
-    // order ids cannot be probed.
-    if !caller.may_read_orders_of(&order.owner) {
-        return Err(ApiError::OrderNotFound);
-    }
+    let order = match &owner {
+        Some(owner) => {
+            let access = allow(caller.order_access(owner))?;
+            let order = store.order(id, Some(owner)).await?;
+            store.own_order(&order, &access).await?;
+            order
+        }
+        // Found by id alone: someone else's order is reported as not found,
+        // so order ids cannot be probed.
+        None => {
+            let order = store.order(id, None).await?;
+            let access = caller
+                .order_access(&order.owner)
+                .ok_or(ApiError::OrderNotFound)?;
+            match store.own_order(&order, &access).await {
+                Err(StoreError::Forbidden) => return Err(ApiError::OrderNotFound),
+                checked => checked?,
+            }
+            order
+        }
+    };
     Ok(HttpResponse::Ok().json(OrderFetched {
         message: "Order fetched successfully".into(),
         success: true,
@@ -234,7 +259,8 @@ pub async fn get_order(
     }))
 }
 
-/// Move an order to a new status.
+/// Move an order to a new status. A move to the status the order has
+/// already answers 200 with the order unchanged, so a retried move succeeds.
 #[utoipa::path(
     put, path = "/orders/{order_id}", tag = "orders",
     params(("order_id" = String, Path, example = "01K9Z8Y7X6W5V4T3S2R1Q0P9N8")),
@@ -246,7 +272,7 @@ pub async fn get_order(
         (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
         (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "Order not found", body = ErrorBody),
-        (status = 409, description = "The move is not allowed from the current status", body = ErrorBody),
+        (status = 409, description = "The move is not allowed from the current status (a move to the current status is a 200)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field or unknown status", body = ErrorBody),
@@ -262,9 +288,9 @@ pub async fn update_order(
     let owner = username("username", &required("username", body.username)?)?;
     let status = OrderStatus::parse(&required("status", body.status)?)
         .map_err(ApiError::invalid("status"))?;
-    allow(caller.may_move(&owner, status))?;
+    let access = allow(caller.move_access(&owner, status))?;
     let id = order_id(&path)?;
-    let order = store.move_order(&owner, id, status).await?;
+    let order = store.move_order(&owner, id, status, &access).await?;
     Ok(HttpResponse::Ok().json(Envelope::new(
         "Order updated successfully",
         OrderView::from(order),

@@ -10,7 +10,7 @@ use super::extract::{JsonBody, created, idempotency_key, required};
 use super::views::{DeletedUser, Envelope, UserView};
 use crate::auth::Caller;
 use crate::domain::{Address, Email, Name, NewUser, Username};
-use crate::store::Store;
+use crate::store::{ScopedKey, Store};
 
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"email": "john@example.com", "name": "john smith", "username": "john"}))]
@@ -58,7 +58,7 @@ fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
         )),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
-        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: the token's user may not act on this user's data; EMAIL_NOT_VERIFIED: a customer registers with an ID token whose verified email is the body's", body = ErrorBody),
         (status = 409, description = "USERNAME_TAKEN or EMAIL_TAKEN (details.conflicts lists both when both are taken)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -77,9 +77,16 @@ pub async fn add_user(
         name: Name::parse(&required("name", body.name)?).map_err(ApiError::invalid("name"))?,
         username: parse_username("username", &required("username", body.username)?)?,
     };
-    allow(caller.may_act_for(&new_user.username))?;
+    let access = allow(caller.profile_access(&new_user.username))?;
+    if !caller.may_register_email(&new_user.email) {
+        return Err(ApiError::EmailNotVerified);
+    }
     let key = idempotency_key(&request)?;
-    let registered = store.register(new_user, key.as_ref()).await?;
+    let scoped = key.as_ref().map(|key| ScopedKey {
+        caller: caller.idempotency_scope(),
+        key,
+    });
+    let registered = store.register(new_user, &access, scoped).await?;
     let user = registered.value;
     let message = format!("User {} added successfully", user.username);
     Ok(created(registered.replayed).json(Envelope::new(message, UserView::from(user))))
@@ -106,8 +113,8 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     let username = parse_username("username", &path)?;
     // Checked before the lookup: a 403 must not tell whether the user exists.
-    allow(caller.may_act_for(&username))?;
-    let user = store.user(&username).await?;
+    let access = allow(caller.profile_access(&username))?;
+    let user = store.user(&username, &access).await?;
     Ok(HttpResponse::Ok().json(Envelope::new(
         "User fetched successfully",
         UserView::from(user),
@@ -136,10 +143,10 @@ pub async fn edit_address(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let username = parse_username("username", &required("username", query.username)?)?;
-    allow(caller.may_act_for(&username))?;
+    let access = allow(caller.profile_access(&username))?;
     let address = Address::parse(&required("new_address", query.new_address)?)
         .map_err(ApiError::invalid("new_address"))?;
-    let user = store.set_address(&username, &address).await?;
+    let user = store.set_address(&username, &address, &access).await?;
     let message = format!("Address of user {} updated successfully", user.username);
     Ok(HttpResponse::Ok().json(Envelope::new(message, UserView::from(user))))
 }
@@ -165,8 +172,8 @@ pub async fn delete_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let username = parse_username("username", &path)?;
-    allow(caller.may_act_for(&username))?;
-    store.delete_user(&username).await?;
+    let access = allow(caller.profile_access(&username))?;
+    store.delete_user(&username, &access).await?;
     let message = format!("User {username} deleted successfully");
     let deleted = DeletedUser {
         username: username.to_string(),

@@ -56,6 +56,8 @@ pub struct OrdersListing {
 #[serde(untagged)]
 pub enum ListingEntry {
     Customer(UserView),
+    /// What the `fulfilment` group sees of the customer: who to ship to.
+    Recipient(RecipientView),
     Order(OrderView),
 }
 
@@ -90,6 +92,39 @@ impl From<User> for UserView {
             name: user.name.as_str().to_owned(),
             address: user.address.map(|address| address.as_str().to_owned()),
             created_at: user.created_at.to_string(),
+        }
+    }
+}
+
+/// The part of a profile that shipping needs: no email, no sign-up date.
+/// Nothing else ever appears (`additionalProperties: false`), which also
+/// keeps a whole profile from matching this schema.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[schema(example = json!({
+    "PK": "CUSTOMER#john", "SK": "CUSTOMER#john", "Username": "john",
+    "Name": "john smith", "Address": "124 Street Akl NZ"
+}))]
+pub struct RecipientView {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub username: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl From<User> for RecipientView {
+    fn from(user: User) -> Self {
+        let key = keys::customer(&user.username);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            username: user.username.to_string(),
+            name: user.name.as_str().to_owned(),
+            address: user.address.map(|address| address.as_str().to_owned()),
         }
     }
 }

@@ -339,20 +339,31 @@ impl Expression {
                 self.names.insert("#pk".into(), PK.into());
                 Some("attribute_not_exists(#pk)".into())
             }
-            Condition::ExistsAnd(check) => {
-                let exists = exists(self);
-                let check = match check {
-                    AttributeCheck::In(name, values) => {
-                        let name = self.name("c", name);
-                        let values: Vec<String> =
-                            values.iter().map(|v| self.value("c", v.clone())).collect();
-                        format!("{name} IN ({})", values.join(", "))
-                    }
-                    AttributeCheck::Absent(name) => {
-                        format!("attribute_not_exists({})", self.name("c", name))
-                    }
+            Condition::ExistsAnd(checks) | Condition::Holds(checks) => {
+                let mut terms = match condition {
+                    Condition::ExistsAnd(_) => vec![exists(self)],
+                    _ => Vec::new(),
                 };
-                Some(format!("{exists} AND {check}"))
+                for check in checks {
+                    let term = match check {
+                        AttributeCheck::In(name, values) => {
+                            let name = self.name("c", name);
+                            let values: Vec<String> =
+                                values.iter().map(|v| self.value("c", v.clone())).collect();
+                            format!("{name} IN ({})", values.join(", "))
+                        }
+                        AttributeCheck::Absent(name) => {
+                            format!("attribute_not_exists({})", self.name("c", name))
+                        }
+                        AttributeCheck::EqualsOrAbsent(name, value) => {
+                            let name = self.name("c", name);
+                            let value = self.value("c", value.clone());
+                            format!("({name} = {value} OR attribute_not_exists({name}))")
+                        }
+                    };
+                    terms.push(term);
+                }
+                (!terms.is_empty()).then(|| terms.join(" AND "))
             }
             Condition::NotExistsOrBelow(name, limit) => {
                 self.names.insert("#pk".into(), PK.into());

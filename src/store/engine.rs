@@ -29,8 +29,11 @@ pub enum Condition {
     Always,
     Exists,
     NotExists,
-    /// The item exists and the attribute check holds.
-    ExistsAnd(AttributeCheck),
+    /// The item exists and every attribute check holds.
+    ExistsAnd(Vec<AttributeCheck>),
+    /// Every attribute check holds, an absent item's attributes counting as
+    /// absent (as in a DynamoDB condition on a missing item).
+    Holds(Vec<AttributeCheck>),
     /// The item is absent, or its numeric attribute is below the value: an
     /// expired record that TTL has not removed yet counts as absent.
     NotExistsOrBelow(&'static str, i64),
@@ -42,6 +45,27 @@ pub enum AttributeCheck {
     In(&'static str, Vec<Value>),
     /// The item has no such attribute.
     Absent(&'static str),
+    /// The attribute has this value, or the item has no such attribute.
+    EqualsOrAbsent(&'static str, Value),
+}
+
+impl AttributeCheck {
+    fn holds_for(&self, item: &Item) -> bool {
+        match self {
+            AttributeCheck::In(name, values) => {
+                item.get(*name).is_some_and(|value| values.contains(value))
+            }
+            AttributeCheck::Absent(name) => !item.contains_key(*name),
+            AttributeCheck::EqualsOrAbsent(name, value) => {
+                item.get(*name).is_none_or(|current| current == value)
+            }
+        }
+    }
+
+    /// The attribute has exactly this value.
+    pub fn equals(name: &'static str, value: Value) -> Self {
+        AttributeCheck::In(name, vec![value])
+    }
 }
 
 impl Condition {
@@ -53,11 +77,11 @@ impl Condition {
             (Condition::Exists, current) => current.is_some(),
             (Condition::NotExists, current) => current.is_none(),
             (Condition::ExistsAnd(_), None) => false,
-            (Condition::ExistsAnd(AttributeCheck::In(name, values)), Some(item)) => {
-                item.get(*name).is_some_and(|value| values.contains(value))
+            (Condition::ExistsAnd(checks), Some(item)) | (Condition::Holds(checks), Some(item)) => {
+                checks.iter().all(|check| check.holds_for(item))
             }
-            (Condition::ExistsAnd(AttributeCheck::Absent(name)), Some(item)) => {
-                !item.contains_key(*name)
+            (Condition::Holds(checks), None) => {
+                checks.iter().all(|check| check.holds_for(&Item::new()))
             }
             (Condition::NotExistsOrBelow(_, _), None) => true,
             (Condition::NotExistsOrBelow(name, limit), Some(item)) => match item.get(*name) {
@@ -110,6 +134,41 @@ pub struct Query {
     pub start_after: Option<Item>,
 }
 
+/// The ops of one atomic write. Each op added is known afterwards by its
+/// [`Slot`], never by its position in a list.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    ops: Vec<WriteOp>,
+}
+
+/// Where an op sits in its [`Transaction`]: how its failure is looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(usize);
+
+impl Transaction {
+    pub fn add(&mut self, op: WriteOp) -> Slot {
+        self.ops.push(op);
+        Slot(self.ops.len() - 1)
+    }
+
+    /// Adds every op; for ops whose failures nobody reads apart.
+    pub fn extend(&mut self, ops: impl IntoIterator<Item = WriteOp>) {
+        self.ops.extend(ops);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn into_ops(self) -> Vec<WriteOp> {
+        self.ops
+    }
+}
+
 /// Why a conditional write did not happen, per op in request order: `None`
 /// for an op whose condition held, otherwise the item as it was (if any).
 #[derive(Debug, Clone, PartialEq)]
@@ -123,8 +182,14 @@ pub struct Failure {
 }
 
 impl ConditionFailed {
-    pub fn failed(&self, index: usize) -> Option<&Failure> {
-        self.failures.get(index).and_then(Option::as_ref)
+    /// The failure of the op in `slot`, if its condition did not hold.
+    pub fn at(&self, slot: Slot) -> Option<&Failure> {
+        self.failures.get(slot.0).and_then(Option::as_ref)
+    }
+
+    /// The failure of a single-item write (an update).
+    pub fn only(&self) -> Option<&Failure> {
+        self.failures.first().and_then(Option::as_ref)
     }
 }
 
@@ -216,7 +281,8 @@ impl Engine {
     }
 
     /// Applies all ops or none: every condition holds at the moment of the write.
-    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), EngineError> {
+    pub async fn write(&self, transaction: Transaction) -> Result<(), EngineError> {
+        let ops = transaction.into_ops();
         match self {
             Engine::Embedded(engine) => self.observe("TransactWriteItems", engine.write(ops)).await,
             Engine::DynamoDb(engine) => self.observe("TransactWriteItems", engine.write(ops)).await,
@@ -259,19 +325,30 @@ mod tests {
     #[test]
     fn conditions_evaluate_like_dynamodb() {
         let placed = item("PLACED");
-        let in_placed = Condition::ExistsAnd(AttributeCheck::In(
+        let in_placed = Condition::ExistsAnd(vec![AttributeCheck::In(
             "Status",
             vec![Value::S("PLACED".into())],
-        ));
+        )]);
         assert!(in_placed.holds_for(Some(&placed)));
         assert!(!in_placed.holds_for(Some(&item("SHIPPED"))));
         assert!(!in_placed.holds_for(None));
         assert!(Condition::NotExists.holds_for(None));
         assert!(!Condition::NotExists.holds_for(Some(&placed)));
         assert!(Condition::Exists.holds_for(Some(&placed)));
-        let absent = Condition::ExistsAnd(AttributeCheck::Absent("Deleting"));
+        let absent = Condition::ExistsAnd(vec![AttributeCheck::Absent("Deleting")]);
         assert!(absent.holds_for(Some(&placed)));
         assert!(!absent.holds_for(None));
+        let owned = |sub: &str| {
+            Condition::ExistsAnd(vec![AttributeCheck::EqualsOrAbsent(
+                "Sub",
+                Value::S(sub.into()),
+            )])
+        };
+        let mut claimed = placed.clone();
+        claimed.insert("Sub".into(), Value::S("a".into()));
+        assert!(owned("a").holds_for(Some(&claimed)));
+        assert!(!owned("b").holds_for(Some(&claimed)));
+        assert!(owned("b").holds_for(Some(&placed)), "unclaimed");
     }
 
     #[test]

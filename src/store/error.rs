@@ -15,6 +15,13 @@ pub enum StoreError {
     IdempotencyKeyReused,
     #[error("an order cannot move from {from} to {to}")]
     InvalidTransition { from: OrderStatus, to: OrderStatus },
+    /// The data belongs to another account than the caller's.
+    #[error("the data belongs to another account")]
+    Forbidden,
+    /// A customer's write needs their profile claimed first (the store
+    /// claims it and retries; this never leaves the store).
+    #[error("the customer's profile belongs to no account yet")]
+    Unclaimed,
     #[error("the store is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("the store failed")]

@@ -79,7 +79,6 @@ pub fn order_gsi1_partition(id: OrderId) -> String {
     format!("{ORDER_GSI}{id}")
 }
 
-/// A key no item ever has; reading it proves the engine answers.
 /// Which write an idempotency key belongs to: keys of different
 /// operations never collide.
 #[derive(Debug, Clone, Copy)]
@@ -89,15 +88,23 @@ pub enum IdempotentWrite {
 }
 
 /// An idempotency record: its own partition, so it can be written in the
-/// same transaction as the write it guards and expire on its own.
-pub fn idempotency(write: IdempotentWrite, key: &IdempotencyKey) -> Key {
+/// same transaction as the write it guards and expire on its own. Keyed by
+/// the operation, the caller's account (length-prefixed, so no pair of
+/// account and key can spell another pair) and the client's key.
+pub fn idempotency(write: IdempotentWrite, caller: Option<&str>, key: &IdempotencyKey) -> Key {
     let scope = match write {
         IdempotentWrite::Registration => "USER#",
         IdempotentWrite::Placement => "ORDER#",
     };
-    Key::same(format!("{IDEMPOTENCY}{scope}{}", key.as_str()))
+    let caller = caller.unwrap_or_default();
+    Key::same(format!(
+        "{IDEMPOTENCY}{scope}{}:{caller}#{}",
+        caller.len(),
+        key.as_str()
+    ))
 }
 
+/// A key no item ever has; reading it proves the engine answers.
 pub fn health_probe() -> Key {
     Key::same(HEALTH_PROBE.to_owned())
 }
@@ -154,6 +161,24 @@ mod tests {
         let upper = Email::parse("John@Example.com").unwrap();
         let lower = Email::parse("john@example.com").unwrap();
         assert_eq!(email_reservation(&upper), email_reservation(&lower));
+    }
+
+    #[test]
+    fn idempotency_keys_of_two_callers_never_meet() {
+        let key = |raw: &str| IdempotencyKey::parse(raw).unwrap();
+        let place = IdempotentWrite::Placement;
+        assert_ne!(
+            idempotency(place, Some("alice"), &key("k")),
+            idempotency(place, Some("bob"), &key("k"))
+        );
+        assert_ne!(
+            idempotency(place, Some("a#b"), &key("c")),
+            idempotency(place, Some("a"), &key("b#c"))
+        );
+        assert_ne!(
+            idempotency(place, None, &key("k")),
+            idempotency(IdempotentWrite::Registration, None, &key("k"))
+        );
     }
 
     #[test]

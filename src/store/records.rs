@@ -2,7 +2,8 @@
 //! are PascalCase, as in the original service.
 
 use crate::domain::{
-    Address, Amount, Email, ItemCount, Name, Order, OrderStatus, Timestamp, User, Username,
+    AccountId, Address, Amount, Email, ItemCount, Name, Order, OrderStatus, Timestamp, User,
+    Username,
 };
 
 use super::StoreError;
@@ -22,8 +23,11 @@ pub const NUMBER_ITEMS: &str = "NumberItems";
 /// The W3C `traceparent` of the request that last wrote an order, so the
 /// notification it causes joins that trace. Absent when tracing is off.
 pub const TRACE_PARENT: &str = "TraceParent";
-/// Set on a customer whose deletion is under way: the profile is gone for
-/// every reader and no order can be placed, until the last item is removed.
+/// The account (the token's `sub`) a profile or an order belongs to.
+pub const SUB: &str = "Sub";
+/// Set on a customer whose deletion is under way, to the token of the
+/// deletion run that owns it: the profile is gone for every reader and no
+/// order can be placed, until the last item is removed.
 pub const DELETING: &str = "Deleting";
 /// Stream checkpoints: the last sequence number handled, or that the shard is done.
 pub const SEQUENCE_NUMBER: &str = "SequenceNumber";
@@ -55,6 +59,9 @@ pub fn user_item(user: &User) -> Item {
     if let Some(address) = &user.address {
         item.insert(ADDRESS.to_owned(), s(address.as_str()));
     }
+    if let Some(account) = &user.account {
+        item.insert(SUB.to_owned(), account_value(account));
+    }
     item
 }
 
@@ -84,6 +91,9 @@ pub fn order_item(order: &Order) -> Item {
     if let Some(updated_at) = order.updated_at {
         item.insert(UPDATED_AT.to_owned(), s(updated_at.to_string()));
     }
+    if let Some(account) = &order.account {
+        item.insert(SUB.to_owned(), account_value(account));
+    }
     if let Some(trace_parent) = current_trace_parent() {
         item.insert(TRACE_PARENT.to_owned(), trace_parent);
     }
@@ -104,6 +114,10 @@ pub fn status_value(status: OrderStatus) -> Value {
     s(status.as_str())
 }
 
+pub fn account_value(account: &AccountId) -> Value {
+    s(account.as_str())
+}
+
 pub fn timestamp_value(at: Timestamp) -> Value {
     s(at.to_string())
 }
@@ -119,6 +133,7 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
         name: required(item, NAME, text, Name::parse)?,
         address: optional(item, ADDRESS, Address::parse)?,
         created_at: required(item, CREATED_AT, text, Timestamp::parse)?,
+        account: optional(item, SUB, AccountId::parse)?,
     })
 }
 
@@ -133,6 +148,7 @@ pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
         items: required(item, NUMBER_ITEMS, number, ItemCount::parse)?,
         created_at: required(item, CREATED_AT, text, Timestamp::parse)?,
         updated_at: optional(item, UPDATED_AT, Timestamp::parse)?,
+        account: optional(item, SUB, AccountId::parse)?,
     })
 }
 
@@ -215,6 +231,7 @@ mod tests {
             name: Name::parse("john smith").unwrap(),
             address: Some(Address::parse("124 Street Akl NZ").unwrap()),
             created_at: Timestamp::now(),
+            account: Some(AccountId::parse("c8e1b2f0-7f6a").unwrap()),
         };
         assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
 
@@ -226,6 +243,7 @@ mod tests {
             items: ItemCount::parse("2").unwrap(),
             created_at: Timestamp::now(),
             updated_at: Some(Timestamp::now()),
+            account: None,
         };
         let item = order_item(&order);
         assert_eq!(item.get(AMOUNT), Some(&Value::N("19.99".into())));

@@ -2,145 +2,19 @@
 //! local JWKS endpoint; every protected route against own data, another
 //! user's data, an admin and fulfilment.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256};
+use aws_lc_rs::signature::KeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use ecommerce_service::config::AuthSettings;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{EngineKind, TestApp, spawn_app_with_auth};
-
-const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test";
-const CLIENT_ID: &str = "test-client";
-
-struct SigningKey {
-    pair: RsaKeyPair,
-    kid: String,
-}
-
-impl SigningKey {
-    fn generate(kid: &str) -> Self {
-        Self {
-            pair: RsaKeyPair::generate(KeySize::Rsa2048).unwrap(),
-            kid: kid.to_owned(),
-        }
-    }
-
-    fn jwk(&self) -> Value {
-        let public = self.pair.public_key();
-        json!({
-            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid,
-            "n": B64.encode(public.modulus().big_endian_without_leading_zero()),
-            "e": B64.encode(public.exponent().big_endian_without_leading_zero()),
-        })
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        self.sign_as(&self.kid, claims)
-    }
-
-    fn sign_as(&self, kid: &str, claims: &Value) -> String {
-        let input = signing_input(&json!({"alg": "RS256", "typ": "JWT", "kid": kid}), claims);
-        let mut signature = vec![0; self.pair.public_modulus_len()];
-        self.pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                input.as_bytes(),
-                &mut signature,
-            )
-            .unwrap();
-        format!("{input}.{}", B64.encode(signature))
-    }
-}
-
-fn signing_input(header: &Value, claims: &Value) -> String {
-    format!(
-        "{}.{}",
-        B64.encode(header.to_string()),
-        B64.encode(claims.to_string())
-    )
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A Cognito access token's claims.
-fn claims(username: &str, groups: &[&str]) -> Value {
-    json!({
-        "iss": ISSUER, "client_id": CLIENT_ID, "token_use": "access",
-        "username": username, "cognito:groups": groups,
-        "iat": now(), "exp": now() + 600,
-    })
-}
-
-/// A JWKS endpoint whose keys a test can swap, counting its fetches.
-struct Jwks {
-    url: String,
-    keys: Arc<Mutex<Vec<Value>>>,
-    fetches: Arc<AtomicUsize>,
-}
-
-impl Jwks {
-    async fn serve(keys: Vec<Value>) -> Self {
-        let keys = Arc::new(Mutex::new(keys));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let (served, counted) = (Arc::clone(&keys), Arc::clone(&fetches));
-        let (listener, base) = crate::helpers::loopback();
-        let url = format!("{base}/jwks.json");
-        let server = HttpServer::new(move || {
-            let (served, counted) = (Arc::clone(&served), Arc::clone(&counted));
-            App::new().route(
-                "/jwks.json",
-                web::get().to(move || {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let keys = served.lock().unwrap().clone();
-                    async move { HttpResponse::Ok().json(json!({ "keys": keys })) }
-                }),
-            )
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        Self { url, keys, fetches }
-    }
-
-    fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
-    }
-}
-
-async fn spawn_with_jwks(jwks: &Jwks) -> TestApp {
-    spawn_app_with_auth(
-        EngineKind::Embedded,
-        AuthSettings::Jwt {
-            issuer: ISSUER.into(),
-            jwks_url: jwks.url.clone(),
-            audiences: vec![CLIENT_ID.into()],
-            refresh_interval: Duration::from_secs(60),
-        },
-    )
-    .await
-}
-
-fn bearer(request: RequestBuilder, token: &str) -> RequestBuilder {
-    request.header("Authorization", format!("Bearer {token}"))
-}
+use crate::helpers::jwt::{
+    CLIENT_ID, Jwks, SigningKey, bearer, claims, id_claims, now, signing_input, spawn_on_with_jwks,
+    spawn_with_jwks, sub_of,
+};
+use crate::helpers::{EngineKind, TestApp};
 
 async fn assert_unauthorized(app: &TestApp, token: Option<&str>, why: &str) {
     let mut request = app.client.get(app.url("/users/alice"));
@@ -207,6 +81,44 @@ async fn refuses_every_token_it_cannot_trust() {
     let mut no_user = claims("alice", &[]);
     no_user.as_object_mut().unwrap().remove("username");
     assert_unauthorized(&app, Some(&key.sign(&no_user)), "no username claim").await;
+    let without = |claim: &str| {
+        let mut claims = claims("alice", &[]);
+        claims.as_object_mut().unwrap().remove(claim);
+        key.sign(&claims)
+    };
+    assert_unauthorized(
+        &app,
+        Some(&without("sub")),
+        "no sub: no account to own data",
+    )
+    .await;
+    assert_unauthorized(&app, Some(&without("token_use")), "no token_use").await;
+    let mut refresh = claims("alice", &[]);
+    refresh["token_use"] = json!("refresh");
+    assert_unauthorized(
+        &app,
+        Some(&key.sign(&refresh)),
+        "a token_use the service does not take",
+    )
+    .await;
+    // Each kind names the client where Cognito puts it, nowhere else.
+    let mut access_with_aud = without_claim(claims("alice", &[]), "client_id");
+    access_with_aud["aud"] = json!(CLIENT_ID);
+    assert_unauthorized(
+        &app,
+        Some(&key.sign(&access_with_aud)),
+        "an access token's client is client_id",
+    )
+    .await;
+    let mut id_with_client_id =
+        without_claim(id_claims("alice", &sub_of("alice"), "a@example.com"), "aud");
+    id_with_client_id["client_id"] = json!(CLIENT_ID);
+    assert_unauthorized(
+        &app,
+        Some(&key.sign(&id_with_client_id)),
+        "an ID token's client is aud",
+    )
+    .await;
 
     // alg=none: a header and claims with an empty signature.
     let none = format!(
@@ -248,10 +160,7 @@ async fn an_id_token_with_the_client_as_audience_is_accepted() {
     let key = SigningKey::generate("key-1");
     let jwks = Jwks::serve(vec![key.jwk()]).await;
     let app = spawn_with_jwks(&jwks).await;
-    let id_token = json!({
-        "iss": ISSUER, "aud": CLIENT_ID, "token_use": "id", "cognito:username": "alice",
-        "email": "alice@example.com", "iat": now(), "exp": now() + 600,
-    });
+    let id_token = id_claims("alice", &sub_of("alice"), "alice@example.com");
     let response = bearer(app.client.post(app.url("/add_user")), &key.sign(&id_token))
         .json(&json!({"email": "alice@example.com", "name": "Alice", "username": "alice"}))
         .send()
@@ -303,7 +212,51 @@ async fn rotated_keys_are_fetched_once_and_unknown_kids_cannot_hammer_the_issuer
     assert_eq!(jwks.fetches(), 2, "unknown kids are rate-limited");
 }
 
+fn without_claim(mut claims: Value, claim: &str) -> Value {
+    claims.as_object_mut().unwrap().remove(claim);
+    claims
+}
+
+/// The issuer drops a key (it leaked, say): within one refresh interval no
+/// token it signed verifies, though its `kid` was known.
+#[tokio::test]
+async fn a_key_the_issuer_removed_stops_verifying_within_the_refresh_interval() {
+    let kept = SigningKey::generate("kept");
+    let removed = SigningKey::generate("removed");
+    let jwks = Jwks::serve(vec![kept.jwk(), removed.jwk()]).await;
+    let app = spawn_on_with_jwks(EngineKind::Embedded, &jwks, Duration::from_secs(1)).await;
+    let status = |key: &SigningKey| {
+        let request = bearer(
+            app.client.get(app.url("/users/alice")),
+            &key.sign(&claims("alice", &[])),
+        );
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        status(&removed).await,
+        StatusCode::NOT_FOUND,
+        "trusted while published"
+    );
+
+    *jwks.keys.lock().unwrap() = vec![kept.jwk()];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&removed).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            Instant::now() < deadline,
+            "the removed key was still trusted after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(jwks.fetches() >= 2, "a scheduled fetch, not a restart");
+    assert_eq!(
+        status(&kept).await,
+        StatusCode::NOT_FOUND,
+        "the kept key still verifies"
+    );
+}
+
 /// alice and bob are customers; root is an admin; packer is fulfilment.
+/// Each has an access token; alice and bob registered with ID tokens.
 struct World {
     app: TestApp,
     tokens: std::collections::HashMap<&'static str, String>,
@@ -324,8 +277,20 @@ impl World {
         .collect();
         let world = Self { app, tokens };
         for user in ["alice", "bob"] {
-            let (status, _) = world.add_user(user, user).await;
-            assert_eq!(status, StatusCode::CREATED);
+            let id_token = key.sign(&id_claims(
+                user,
+                &sub_of(user),
+                &format!("{user}@example.com"),
+            ));
+            let body =
+                json!({"email": format!("{user}@example.com"), "name": "N", "username": user});
+            let request = world
+                .app
+                .client
+                .post(world.app.url("/add_user"))
+                .json(&body);
+            let response = bearer(request, &id_token).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
         }
         world
     }

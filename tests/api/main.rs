@@ -9,6 +9,7 @@ mod faults;
 pub mod helpers;
 mod hostile;
 mod idempotency;
+mod identity;
 mod load;
 mod notifications;
 mod openapi;

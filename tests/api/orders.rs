@@ -321,16 +321,23 @@ async fn refuses_moves_the_life_cycle_forbids(engine: EngineKind) {
         json!({"from": "PLACED", "to": "DELIVERED"})
     );
 
-    let (code, _) = status_and_json(app.put_json(&path, &update("PLACED")).await).await;
-    assert_eq!(code, StatusCode::CONFLICT);
+    let (code, body) = status_and_json(app.put_json(&path, &update("PLACED")).await).await;
+    assert_eq!(code, StatusCode::OK, "a move to the current status: {body}");
+    assert_eq!(body["data"]["Status"], "PLACED");
+    assert!(body["data"].get("UpdatedAt").is_none(), "nothing changed");
 
     let (code, body) = status_and_json(app.put_json(&path, &update("LOST")).await).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["details"]["field"], "status");
 
+    let (code, cancelled) = status_and_json(app.put_json(&path, &update("CANCEL")).await).await;
+    assert_eq!(code, StatusCode::OK);
+    // A retried move (the first one succeeded) answers the order as it is.
+    let (code, again) = status_and_json(app.put_json(&path, &update("CANCEL")).await).await;
+    assert_eq!(code, StatusCode::OK, "{again}");
     assert_eq!(
-        app.put_json(&path, &update("CANCEL")).await.status(),
-        StatusCode::OK
+        again["data"], cancelled["data"],
+        "unchanged, UpdatedAt included"
     );
     let (code, body) = status_and_json(app.put_json(&path, &update("PROCESSING")).await).await;
     assert_eq!(code, StatusCode::CONFLICT, "CANCEL is final");

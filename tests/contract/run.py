@@ -52,7 +52,7 @@ class Signer:
     def token(self, username: str, groups: list[str]) -> str:
         now = int(time.time())
         header = {"alg": "RS256", "typ": "JWT", "kid": KID}
-        claims = {"iss": ISSUER, "client_id": AUDIENCE, "token_use": "access",
+        claims = {"iss": ISSUER, "client_id": AUDIENCE, "token_use": "access", "sub": f"sub-of-{username}",
                   "username": username, "cognito:groups": groups,
                   "iat": now, "exp": now + 3600}
         signing_input = ".".join(b64url(json.dumps(part).encode()) for part in (header, claims))

@@ -1,6 +1,9 @@
 //! Spawns the real application on a random port, against either engine, and
 //! talks plain HTTP to it.
 
+pub mod jwt;
+pub mod stale_index;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +13,7 @@ use ecommerce_service::config::{
     AuthSettings, LogFormat, NotificationSettings, Settings, StoreSettings,
 };
 use ecommerce_service::startup::Application;
+use ecommerce_service::store::Store;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -23,6 +27,9 @@ pub enum EngineKind {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The app's own store, for tests that must interleave a step of their
+    /// own with the app's requests.
+    pub store: Store,
     dynamodb_requests: Option<Arc<AtomicU64>>,
     _data_dir: Option<TempDir>,
 }
@@ -123,10 +130,12 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
     let app = Application::build(&settings).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let dynamodb_requests = app.dynamodb_requests();
+    let store = app.store().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: http_client(),
+        store,
         dynamodb_requests,
         _data_dir: data_dir,
     }

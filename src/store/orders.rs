@@ -1,0 +1,347 @@
+//! Orders: placement under the customer's check, listings, reads by id, and
+//! status moves whose allowed predecessors are the write's condition.
+
+use super::engine::{
+    self, AttributeCheck, Condition, Direction, EngineError, Index, Item, Query, Transaction,
+    Value, WriteOp,
+};
+use super::idempotency::{self, ScopedKey};
+use super::keys::{self, IdempotentWrite};
+use super::ownership::{account_of, active_customer_of, refused};
+use super::records::{self, STATUS, SUB, UPDATED_AT};
+use super::{Store, StoreError, Written};
+use crate::domain::{Access, NewOrder, Order, OrderId, OrderStatus, Timestamp, Username};
+
+/// One page of a customer's orders, newest first. `customer` is present on
+/// the first page only.
+#[derive(Debug)]
+pub struct OrdersPage {
+    pub customer: Option<crate::domain::User>,
+    pub orders: Vec<Order>,
+    pub next: Option<OrderId>,
+}
+
+impl Store {
+    /// Places an order if its customer exists (and, for a customer caller,
+    /// is theirs), checked in the same atomic write. Under an idempotency
+    /// key, the order and the key's record are one atomic write: a retry of
+    /// the same request finds the record and gets the first answer back; a
+    /// different request under the same key is refused. Records expire after
+    /// [`super::IDEMPOTENCY_TTL`].
+    pub async fn place_order(
+        &self,
+        new: NewOrder,
+        access: &Access,
+        idempotency_key: Option<ScopedKey<'_>>,
+    ) -> Result<Written<Order>, StoreError> {
+        let placed = self.try_place(&new, access, idempotency_key).await;
+        match (placed, access.account()) {
+            // The customer's profile belongs to nobody yet: claim it, then place.
+            (Err(StoreError::Unclaimed), Some(account)) => {
+                self.claim(&new.username, account).await?;
+                self.try_place(&new, access, idempotency_key).await
+            }
+            (placed, _) => placed,
+        }
+    }
+
+    async fn try_place(
+        &self,
+        new: &NewOrder,
+        access: &Access,
+        idempotency_key: Option<ScopedKey<'_>>,
+    ) -> Result<Written<Order>, StoreError> {
+        let created_at = Timestamp::now();
+        let order = Order {
+            id: self.next_order_id(created_at),
+            owner: new.username.canonical(),
+            status: OrderStatus::Placed,
+            amount: new.amount,
+            items: new.items,
+            created_at,
+            updated_at: None,
+            account: access.account().cloned(),
+        };
+        let order_item = records::order_item(&order);
+        let mut transaction = Transaction::default();
+        // Built before the item moves into its Put: no copy without a key.
+        let guard = idempotency::guard(
+            &mut transaction,
+            IdempotentWrite::Placement,
+            idempotency_key,
+            &order_item,
+            || {
+                format!(
+                    "{}|{}|{}",
+                    order.owner,
+                    order.amount.to_text(),
+                    order.items.get()
+                )
+            },
+        );
+        let customer = transaction.add(WriteOp::Check {
+            key: keys::customer(&new.username),
+            condition: active_customer_of(access),
+        });
+        transaction.add(WriteOp::Put {
+            item: order_item,
+            condition: Condition::NotExists,
+        });
+        match self.engine.write(transaction).await {
+            Ok(()) => Ok(Written::new(order)),
+            Err(EngineError::ConditionFailed(failed)) => {
+                // The key's record is checked first: the original answer
+                // stands even if the customer was deleted since.
+                if let Some(first) = idempotency::replay(&failed, guard.as_ref())? {
+                    return Ok(Written::replayed(records::order_from_item(&first)?));
+                }
+                match failed.at(customer) {
+                    Some(failure) => Err(customer_refusal(failure.current.as_ref())),
+                    None => Err(EngineError::ConditionFailed(failed).into()),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// One query per page. The first page reads the customer item too: it
+    /// sorts after all orders, so a descending query returns it first.
+    pub async fn orders_page(
+        &self,
+        username: &Username,
+        limit: usize,
+        after: Option<OrderId>,
+        access: &Access,
+    ) -> Result<OrdersPage, StoreError> {
+        let partition = keys::customer_partition(username);
+        let first_page = after.is_none();
+        let start_after = after.map(|id| key_item(&keys::order(username, id)));
+        // One extra order tells whether another page exists.
+        let extra = if first_page { 2 } else { 1 };
+        let mut items = self
+            .engine
+            .query(Query {
+                index: Index::Table,
+                partition,
+                direction: Direction::Descending,
+                limit: limit + extra,
+                start_after,
+            })
+            .await?
+            .into_iter();
+        let customer = if first_page {
+            let item = items.next().ok_or(StoreError::UserNotFound)?;
+            let sk = engine::text(&item, keys::SK).unwrap_or_default();
+            if !keys::is_customer_sort_key(sk) || records::is_being_deleted(&item) {
+                return Err(StoreError::UserNotFound);
+            }
+            let customer = records::user_from_item(&item)?;
+            self.own_profile(&customer, access).await?;
+            Some(customer)
+        } else {
+            None
+        };
+        let mut orders = items
+            .map(|item| records::order_from_item(&item))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !first_page {
+            self.own_later_page(username, &orders, access).await?;
+        }
+        let next = if orders.len() > limit {
+            orders.truncate(limit);
+            orders.last().map(|order| order.id)
+        } else {
+            None
+        };
+        Ok(OrdersPage {
+            customer,
+            orders,
+            next,
+        })
+    }
+
+    /// A later page holds no profile to check: its orders must carry the
+    /// caller's account, or (orders without one, or no orders) the profile
+    /// is read and checked. A page token is only an order id: anyone can
+    /// make one.
+    async fn own_later_page(
+        &self,
+        username: &Username,
+        orders: &[Order],
+        access: &Access,
+    ) -> Result<(), StoreError> {
+        let Some(account) = access.account() else {
+            return Ok(());
+        };
+        if orders
+            .iter()
+            .any(|order| order.account.as_ref().is_some_and(|a| a != account))
+        {
+            return Err(StoreError::Forbidden);
+        }
+        if orders.is_empty() || orders.iter().any(|order| order.account.is_none()) {
+            return self.own_profile_of(username, access).await;
+        }
+        Ok(())
+    }
+
+    /// Reads an order from its customer's partition, or, when the customer
+    /// is not given, finds the customer through GSI1 and then reads the order
+    /// from the table: index reads are eventually consistent ("Read
+    /// consistency for global secondary indexes"), table reads are strongly
+    /// consistent, so a move or a deletion just answered is what a read sees.
+    /// Checking who may see it is the caller's ([`Store::own_order`]).
+    pub async fn order(&self, id: OrderId, owner: Option<&Username>) -> Result<Order, StoreError> {
+        let key = match owner {
+            Some(owner) => keys::order(owner, id),
+            None => {
+                let indexed = self
+                    .engine
+                    .query(Query {
+                        index: Index::Gsi1,
+                        partition: keys::order_gsi1_partition(id),
+                        direction: Direction::Ascending,
+                        limit: 1,
+                        start_after: None,
+                    })
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or(StoreError::OrderNotFound)?;
+                engine::key_of(&indexed).ok_or_else(|| {
+                    StoreError::Internal(anyhow::anyhow!("an index entry without its key"))
+                })?
+            }
+        };
+        let item = self
+            .engine
+            .get(&key)
+            .await?
+            .ok_or(StoreError::OrderNotFound)?;
+        records::order_from_item(&item)
+    }
+
+    /// Moves an order to `to`. The allowed current statuses are the write's
+    /// condition, so no concurrent move can slip between check and write. A
+    /// move to the status the order has already is answered with the order
+    /// as it is (a retried move succeeded the first time). A customer's move
+    /// is also conditioned on the order being theirs.
+    pub async fn move_order(
+        &self,
+        owner: &Username,
+        id: OrderId,
+        to: OrderStatus,
+        access: &Access,
+    ) -> Result<Order, StoreError> {
+        match self
+            .try_move(owner, id, to, access, Binding::OwnedOrder)
+            .await
+        {
+            // An order placed without an account: check (or claim) the
+            // profile, then move it and record the account on it.
+            Err(StoreError::Unclaimed) => {
+                self.own_profile_of(owner, access).await?;
+                self.try_move(owner, id, to, access, Binding::UnboundOrder)
+                    .await
+            }
+            moved => moved,
+        }
+    }
+
+    async fn try_move(
+        &self,
+        owner: &Username,
+        id: OrderId,
+        to: OrderStatus,
+        access: &Access,
+        binding: Binding,
+    ) -> Result<Order, StoreError> {
+        let key = keys::order(owner, id);
+        let from = to.allowed_predecessors();
+        if from.is_empty() {
+            // Nothing moves into `to` (PLACED): only a repeat is an answer.
+            let current = self.order(id, Some(owner)).await?;
+            self.own_order(&current, access).await?;
+            return match current.status {
+                status if status == to => Ok(current),
+                from => Err(StoreError::InvalidTransition { from, to }),
+            };
+        }
+        let mut checks = vec![AttributeCheck::In(
+            STATUS,
+            from.iter().copied().map(records::status_value).collect(),
+        )];
+        let mut set = vec![
+            (STATUS, records::status_value(to)),
+            (UPDATED_AT, records::timestamp_value(Timestamp::now())),
+        ];
+        if let Some(account) = account_of(access) {
+            match binding {
+                Binding::OwnedOrder => checks.push(AttributeCheck::equals(SUB, account)),
+                Binding::UnboundOrder => {
+                    checks.push(AttributeCheck::Absent(SUB));
+                    set.push((SUB, account));
+                }
+            }
+        }
+        if let Some(trace_parent) = records::current_trace_parent() {
+            set.push((records::TRACE_PARENT, trace_parent));
+        }
+        match self
+            .engine
+            .update(&key, set, Condition::ExistsAnd(checks))
+            .await
+        {
+            Ok(item) => records::order_from_item(&item),
+            Err(EngineError::ConditionFailed(failed)) => {
+                let Some(current) = failed.only().and_then(|f| f.current.as_ref()) else {
+                    return Err(StoreError::OrderNotFound);
+                };
+                let current = records::order_from_item(current)?;
+                if let Some(account) = access.account() {
+                    match &current.account {
+                        Some(theirs) if theirs != account => return Err(StoreError::Forbidden),
+                        None if binding == Binding::OwnedOrder => {
+                            return Err(StoreError::Unclaimed);
+                        }
+                        _ => {}
+                    }
+                }
+                if current.status == to {
+                    return Ok(current);
+                }
+                Err(StoreError::InvalidTransition {
+                    from: current.status,
+                    to,
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// Whether a customer's move expects the order to carry their account, or
+/// (after the profile was checked) to carry none yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Binding {
+    OwnedOrder,
+    UnboundOrder,
+}
+
+/// Why the customer check of a placement failed.
+fn customer_refusal(current: Option<&Item>) -> StoreError {
+    match current {
+        Some(item) if !records::is_being_deleted(item) && engine::text(item, SUB).is_none() => {
+            StoreError::Unclaimed
+        }
+        current => refused(current),
+    }
+}
+
+/// The key attributes of an item, as a query's start position.
+fn key_item(key: &keys::Key) -> Item {
+    Item::from([
+        (keys::PK.to_owned(), Value::S(key.pk.clone())),
+        (keys::SK.to_owned(), Value::S(key.sk.clone())),
+    ])
+}

@@ -1,0 +1,576 @@
+//! Identity is the account (`sub`), not the name: a username can pass to a
+//! new account, and that account sees none of the old one's data. Also:
+//! privacy by role, idempotency keys per caller, deletions that overlap,
+//! moves that repeat, and reads by id that follow the table, not the index.
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::jwt::{
+    Jwks, SigningKey, account_claims, bearer, claims, id_claims, spawn_on_with_jwks, sub_of,
+};
+use crate::helpers::{EngineKind, TestApp, spawn_app, status_and_json};
+use crate::on_both_engines;
+use ecommerce_service::domain::{Access, Username};
+use ecommerce_service::store::StoreError;
+
+on_both_engines!(
+    a_new_account_under_an_old_username_sees_none_of_its_data,
+    an_unclaimed_profile_goes_to_exactly_one_account,
+    fulfilment_sees_only_what_shipping_needs,
+    idempotency_keys_of_two_callers_never_meet,
+    registration_needs_an_email_the_token_proves,
+    overlapping_deletions_lose_nothing_acknowledged,
+    a_retry_finishes_an_interrupted_deletion,
+    a_lookup_by_id_alone_sees_a_move_and_a_deletion_at_once,
+);
+
+/// An app in JWT mode on `engine`, and the key that signs its tokens.
+struct Issuer {
+    app: TestApp,
+    key: SigningKey,
+    _jwks: Jwks,
+}
+
+impl Issuer {
+    async fn start(engine: EngineKind) -> Self {
+        let key = SigningKey::generate("key-1");
+        let jwks = Jwks::serve(vec![key.jwk()]).await;
+        let app = spawn_on_with_jwks(engine, &jwks, Duration::from_secs(60)).await;
+        Self {
+            app,
+            key,
+            _jwks: jwks,
+        }
+    }
+
+    /// An access token of the account `sub`, named `username`.
+    fn access(&self, username: &str, sub: &str, groups: &[&str]) -> String {
+        self.key.sign(&account_claims(username, sub, groups))
+    }
+
+    async fn send(&self, token: &str, request: RequestBuilder) -> (StatusCode, Value) {
+        let response = bearer(request, token).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        self.send(token, self.app.client.get(self.app.url(path)))
+            .await
+    }
+
+    /// Registers `username` for the account `sub` with an ID token.
+    async fn register(&self, username: &str, sub: &str, email: &str) -> (StatusCode, Value) {
+        let token = self.key.sign(&id_claims(username, sub, email));
+        let body = json!({"email": email, "name": "N", "username": username});
+        self.send(
+            &token,
+            self.app.client.post(self.app.url("/add_user")).json(&body),
+        )
+        .await
+    }
+
+    async fn place(&self, token: &str, username: &str) -> (StatusCode, Value) {
+        let body = json!({"amount": 5.5, "numItems": 1, "username": username});
+        self.send(
+            token,
+            self.app.client.post(self.app.url("/orders")).json(&body),
+        )
+        .await
+    }
+}
+
+fn order_id(placed: &Value) -> String {
+    placed["data"]["OrderId"]
+        .as_str()
+        .expect("an order id")
+        .to_owned()
+}
+
+async fn a_new_account_under_an_old_username_sees_none_of_its_data(engine: EngineKind) {
+    let issuer = Issuer::start(engine).await;
+    let (status, _) = issuer
+        .register("alice", "old-account", "alice@example.com")
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let old = issuer.access("alice", "old-account", &[]);
+    let (_, placed) = issuer.place(&old, "alice").await;
+    let id = order_id(&placed);
+    for _ in 0..2 {
+        assert_eq!(issuer.place(&old, "alice").await.0, StatusCode::CREATED);
+    }
+    let (_, first_page) = issuer.get(&old, "/orders?username=alice&limit=1").await;
+    let token = first_page["nextToken"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+
+    // Cognito gave the name to a new account once the old one was deleted.
+    let new = issuer.access("alice", "new-account", &[]);
+    let client = &issuer.app.client;
+    let forbidden = [
+        ("profile", client.get(issuer.app.url("/users/alice"))),
+        (
+            "listing",
+            client.get(issuer.app.url("/orders?username=alice")),
+        ),
+        (
+            "a later page",
+            client.get(
+                issuer
+                    .app
+                    .url(&format!("/orders?username=alice&limit=1&nextToken={token}")),
+            ),
+        ),
+        (
+            "an order by key",
+            client.get(issuer.app.url(&format!("/orders/{id}?customer_id=alice"))),
+        ),
+        (
+            "a cancel",
+            client
+                .put(issuer.app.url(&format!("/orders/{id}")))
+                .json(&json!({"username": "alice", "status": "CANCEL"})),
+        ),
+        (
+            "a placement",
+            client
+                .post(issuer.app.url("/orders"))
+                .json(&json!({"amount": 1, "numItems": 1, "username": "alice"})),
+        ),
+        (
+            "an address edit",
+            client
+                .post(issuer.app.url("/edit-address"))
+                .query(&[("username", "alice"), ("new_address", "1 Thief St")]),
+        ),
+        ("a deletion", client.delete(issuer.app.url("/users/alice"))),
+    ];
+    for (what, request) in forbidden {
+        let (status, body) = issuer.send(&new, request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "FORBIDDEN", "{what}");
+        assert!(
+            !body.to_string().contains("alice@example.com"),
+            "{what} leaked: {body}"
+        );
+    }
+    let (status, body) = issuer.get(&new, &format!("/orders/{id}")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "by id alone, as for anyone's order: {body}"
+    );
+    let (status, body) = issuer
+        .register("alice", "new-account", "new@example.com")
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("USERNAME_TAKEN"))
+    );
+
+    // The old account's data is as it was.
+    let (status, profile) = issuer.get(&old, "/users/alice").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(profile["data"]["Email"], "alice@example.com");
+    assert!(profile["data"].get("Address").is_none());
+    let (status, order) = issuer.get(&old, &format!("/orders/{id}")).await;
+    assert_eq!(
+        (status, order["data"]["Status"].as_str()),
+        (StatusCode::OK, Some("PLACED"))
+    );
+    let (_, listing) = issuer.get(&old, "/orders?username=alice").await;
+    assert_eq!(
+        listing["data"].as_array().unwrap().len(),
+        4,
+        "the profile and 3 orders"
+    );
+}
+
+async fn an_unclaimed_profile_goes_to_exactly_one_account(engine: EngineKind) {
+    let issuer = Issuer::start(engine).await;
+    // An admin registers dave: no account is recorded for the profile.
+    let root = issuer.access("root", &sub_of("root"), &["admin"]);
+    let body = json!({"email": "dave@example.com", "name": "Dave", "username": "dave"});
+    let (status, _) = issuer
+        .send(
+            &root,
+            issuer
+                .app
+                .client
+                .post(issuer.app.url("/add_user"))
+                .json(&body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, placed) = issuer.place(&root, "dave").await;
+    let id = order_id(&placed);
+
+    // Ten accounts named dave race to use it: one claims it.
+    let tokens: Vec<String> = (0..10)
+        .map(|i| issuer.access("dave", &format!("dave-{i}"), &[]))
+        .collect();
+    let tries = tokens.iter().map(|token| issuer.get(token, "/users/dave"));
+    let answers: Vec<StatusCode> = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    let winners: Vec<usize> = (0..10).filter(|&i| answers[i] == StatusCode::OK).collect();
+    assert_eq!(winners.len(), 1, "exactly one claim wins: {answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::FORBIDDEN),
+        "{answers:?}"
+    );
+    let owner = &tokens[winners[0]];
+    let other = &tokens[(winners[0] + 1) % 10];
+    // The admin's order is the owner's now, and nobody else's.
+    assert_eq!(
+        issuer
+            .get(owner, &format!("/orders/{id}?customer_id=dave"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        issuer
+            .get(other, &format!("/orders/{id}?customer_id=dave"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let cancel = json!({"username": "dave", "status": "CANCEL"});
+    let request = |token: &String| {
+        bearer(
+            issuer
+                .app
+                .client
+                .put(issuer.app.url(&format!("/orders/{id}")))
+                .json(&cancel),
+            token,
+        )
+    };
+    assert_eq!(
+        request(other).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        request(owner).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+async fn fulfilment_sees_only_what_shipping_needs(engine: EngineKind) {
+    let issuer = Issuer::start(engine).await;
+    issuer
+        .register("alice", &sub_of("alice"), "alice@example.com")
+        .await;
+    let alice = issuer.key.sign(&claims("alice", &[]));
+    let edit = issuer
+        .app
+        .client
+        .post(issuer.app.url("/edit-address"))
+        .query(&[("username", "alice"), ("new_address", "1 Queen St")]);
+    assert_eq!(issuer.send(&alice, edit).await.0, StatusCode::OK);
+    issuer.place(&alice, "alice").await;
+
+    let packer = issuer.key.sign(&claims("packer", &["fulfilment"]));
+    let (status, listing) = issuer.get(&packer, "/orders?username=alice").await;
+    assert_eq!(status, StatusCode::OK);
+    let recipient = listing["data"][0].as_object().expect("the customer first");
+    let mut fields: Vec<&str> = recipient.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["Address", "Name", "PK", "SK", "Username"]);
+    assert_eq!(recipient["Address"], "1 Queen St");
+    assert!(listing["data"][1]["OrderId"].is_string());
+    // The owner still sees the whole profile.
+    let (_, own) = issuer.get(&alice, "/orders?username=alice").await;
+    assert_eq!(own["data"][0]["Email"], "alice@example.com");
+}
+
+async fn idempotency_keys_of_two_callers_never_meet(engine: EngineKind) {
+    let issuer = Issuer::start(engine).await;
+    for user in ["alice", "bob"] {
+        issuer
+            .register(user, &sub_of(user), &format!("{user}@example.com"))
+            .await;
+    }
+    let place = |user: &'static str| {
+        let token = issuer.key.sign(&claims(user, &[]));
+        let body = json!({"amount": 5.5, "numItems": 1, "username": user});
+        let request = issuer
+            .app
+            .client
+            .post(issuer.app.url("/orders"))
+            .header("Idempotency-Key", "order-1");
+        async move {
+            let response = bearer(request.json(&body), &token).send().await.unwrap();
+            let replayed = response.headers().contains_key("idempotent-replayed");
+            let (status, body) = status_and_json(response).await;
+            (status, replayed, body)
+        }
+    };
+    let (status, replayed, alices) = place("alice").await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false));
+    let (status, replayed, bobs) = place("bob").await;
+    assert_eq!(
+        (status, replayed),
+        (StatusCode::CREATED, false),
+        "bob's key is his own: {bobs}"
+    );
+    assert_ne!(order_id(&alices), order_id(&bobs));
+    let (status, replayed, again) = place("alice").await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true));
+    assert_eq!(order_id(&again), order_id(&alices));
+}
+
+async fn registration_needs_an_email_the_token_proves(engine: EngineKind) {
+    let issuer = Issuer::start(engine).await;
+    let register = |token: String, username: &str, email: &str| {
+        let body = json!({"email": email, "name": "N", "username": username});
+        issuer.send_owned(
+            token,
+            issuer
+                .app
+                .client
+                .post(issuer.app.url("/add_user"))
+                .json(&body),
+        )
+    };
+    let verified = |username: &str, email: &str| {
+        issuer
+            .key
+            .sign(&id_claims(username, &sub_of(username), email))
+    };
+
+    let (status, body) = register(
+        verified("mallory", "mallory@example.com"),
+        "mallory",
+        "victim@example.com",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("EMAIL_NOT_VERIFIED"))
+    );
+    let mut unverified = id_claims("mallory", &sub_of("mallory"), "mallory@example.com");
+    unverified["email_verified"] = json!(false);
+    let (status, _) = register(
+        issuer.key.sign(&unverified),
+        "mallory",
+        "mallory@example.com",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an unverified email proves nothing"
+    );
+    let (status, body) = register(
+        issuer.key.sign(&claims("mallory", &[])),
+        "mallory",
+        "mallory@example.com",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("EMAIL_NOT_VERIFIED")),
+        "an access token carries no email"
+    );
+    // Nothing was reserved: the victim can still register the address.
+    let (status, _) = register(
+        verified("victim", "Victim@Example.com"),
+        "victim",
+        "victim@example.com",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the check ignores letter case, as the reservation does"
+    );
+    let (status, _) = register(
+        issuer.key.sign(&claims("root", &["admin"])),
+        "carol",
+        "carol@example.com",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "an admin registers anyone");
+}
+
+impl Issuer {
+    async fn send_owned(&self, token: String, request: RequestBuilder) -> (StatusCode, Value) {
+        self.send(&token, request).await
+    }
+}
+
+async fn overlapping_deletions_lose_nothing_acknowledged(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    app.given_user("john").await;
+    let first = app.given_order("john").await;
+    let john = Username::parse("john").unwrap();
+
+    // Deletion B marks the profile, then stalls.
+    let stalled = app.store.begin_deletion(&john, &Access::Any).await.unwrap();
+    // Deletion A joins the run and finishes it.
+    assert_eq!(app.delete("/users/john").await.status(), StatusCode::OK);
+    // john registers again, with the same email, and orders.
+    app.given_user("john").await;
+    let second = app.given_order("john").await;
+
+    // B wakes up: the run it joined is over, and the new account is not its to delete.
+    match app.store.finish_deletion(stalled).await {
+        Err(StoreError::UserNotFound) => {}
+        other => panic!("the stalled deletion must find its user gone, got {other:?}"),
+    }
+    let (status, listing) = status_and_json(app.get("/orders?username=john").await).await;
+    assert_eq!(status, StatusCode::OK, "{listing}");
+    let entries = listing["data"].as_array().expect("a listing");
+    let ids: Vec<&str> = entries[1..]
+        .iter()
+        .filter_map(|o| o["OrderId"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [second.as_str()],
+        "the new order survives; the old one is gone ({first})"
+    );
+    let (status, body) = status_and_json(app.add_user("jim", "john@example.com").await).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("EMAIL_TAKEN")),
+        "still reserved"
+    );
+}
+
+async fn a_retry_finishes_an_interrupted_deletion(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    app.given_user("john").await;
+    for _ in 0..3 {
+        app.given_order("john").await;
+    }
+    let john = Username::parse("john").unwrap();
+    // A deletion that marked the profile and died.
+    drop(app.store.begin_deletion(&john, &Access::Any).await.unwrap());
+    assert_eq!(
+        app.get("/users/john").await.status(),
+        StatusCode::NOT_FOUND,
+        "hidden while it is being deleted"
+    );
+    assert_eq!(
+        app.place_order("john", "1", 1).await.status(),
+        StatusCode::NOT_FOUND,
+        "no orders for it"
+    );
+
+    assert_eq!(
+        app.delete("/users/john").await.status(),
+        StatusCode::OK,
+        "the retry finishes it"
+    );
+    assert_eq!(
+        app.delete("/users/john").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.given_user("john").await;
+    let (_, listing) = status_and_json(app.get("/orders?username=john").await).await;
+    assert_eq!(
+        listing["data"].as_array().unwrap().len(),
+        1,
+        "a new john starts with no orders: {listing}"
+    );
+}
+
+async fn a_lookup_by_id_alone_sees_a_move_and_a_deletion_at_once(engine: EngineKind) {
+    match engine {
+        EngineKind::Embedded => {
+            let app = spawn_app(engine).await;
+            app.given_user("john").await;
+            let id = app.given_order("john").await;
+            by_id_alone_follows_the_table(&app.client, &app.address, &id).await;
+        }
+        // Through a proxy whose GSI1 answers never change, as a lagging
+        // index's may not for a while.
+        EngineKind::DynamoDb => {
+            let index =
+                crate::helpers::stale_index::StaleIndex::serve(crate::helpers::moto_endpoint());
+            let data_dir = tempfile::TempDir::new().unwrap();
+            let table = format!("stale-{}", ulid::Ulid::generate());
+            let service = crate::process::start_with(
+                &data_dir,
+                &[
+                    ("STORE", "dynamodb"),
+                    ("CREATE_TABLE", "true"),
+                    ("TABLE_NAME", &table),
+                    ("NOTIFICATIONS_SOURCE", "off"),
+                    ("AWS_ENDPOINT_URL_DYNAMODB", &index.endpoint),
+                ],
+            );
+            let client = crate::helpers::http_client();
+            let register = json!({"email": "john@example.com", "name": "John", "username": "john"});
+            let created = client
+                .post(format!("{}/add_user", service.address))
+                .json(&register)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(created.status(), StatusCode::CREATED);
+            let order = json!({"amount": 5.5, "numItems": 1, "username": "john"});
+            let placed = client
+                .post(format!("{}/orders", service.address))
+                .json(&order)
+                .send()
+                .await
+                .unwrap();
+            let (_, placed) = status_and_json(placed).await;
+            by_id_alone_follows_the_table(&client, &service.address, &order_id(&placed)).await;
+        }
+    }
+}
+
+async fn by_id_alone_follows_the_table(client: &reqwest::Client, base: &str, id: &str) {
+    let by_id = || async {
+        status_and_json(
+            client
+                .get(format!("{base}/orders/{id}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    };
+    let (status, before) = by_id().await;
+    assert_eq!(
+        (status, before["data"]["Status"].as_str()),
+        (StatusCode::OK, Some("PLACED"))
+    );
+    let moved = client
+        .put(format!("{base}/orders/{id}"))
+        .json(&json!({"username": "john", "status": "SHIPPED"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::OK);
+    let (_, after) = by_id().await;
+    assert_eq!(
+        after["data"]["Status"], "SHIPPED",
+        "a 200 move is what the next read sees"
+    );
+    let deleted = client
+        .delete(format!("{base}/users/john"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let (status, gone) = by_id().await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a deleted order is gone: {gone}"
+    );
+}
