@@ -26,6 +26,7 @@ pub const ENV_VARS: &[&str] = &[
     "NOTIFICATIONS_QUEUE_URL",
     "NOTIFICATIONS_CONCURRENCY",
     "NOTIFICATIONS_VISIBILITY_TIMEOUT",
+    "NOTIFICATIONS_RETRY_CAP",
     "ORDER_TOPIC_ARN",
     "EVENT_BUS_NAME",
     "AUTH_MODE",
@@ -73,6 +74,9 @@ pub struct NotificationSettings {
     pub publisher: PublisherSettings,
     pub concurrency: usize,
     pub visibility_timeout: Duration,
+    /// The longest the `sqs` source hides a message after a transient
+    /// publishing failure.
+    pub retry_cap: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +107,7 @@ impl NotificationSettings {
             publisher: PublisherSettings::Log,
             concurrency: 2,
             visibility_timeout: Duration::from_secs(60),
+            retry_cap: Duration::from_secs(3600),
         }
     }
 }
@@ -288,6 +293,7 @@ fn notifications(
         publisher,
         concurrency,
         visibility_timeout: seconds(read("NOTIFICATIONS_VISIBILITY_TIMEOUT", "60"))?,
+        retry_cap: seconds(read("NOTIFICATIONS_RETRY_CAP", "3600"))?,
     })
 }
 
@@ -322,7 +328,7 @@ fn auth(
                 issuer,
                 jwks_url,
                 audiences,
-                refresh_interval: seconds(read("AUTH_JWKS_REFRESH_INTERVAL", "60"))?,
+                refresh_interval: positive_seconds(read("AUTH_JWKS_REFRESH_INTERVAL", "60"))?,
             })
         }
         (name, value) => Err(invalid(name, value, "expected off or jwt")),
@@ -371,6 +377,15 @@ fn seconds((name, value): (&'static str, String)) -> Result<Duration, ConfigErro
         .parse::<u64>()
         .map(Duration::from_secs)
         .map_err(|_| invalid(name, value.clone(), expected))
+}
+
+/// Whole seconds, at least one: an interval that drives a timer.
+fn positive_seconds(setting: (&'static str, String)) -> Result<Duration, ConfigError> {
+    let (name, value) = (setting.0, setting.1.clone());
+    match seconds(setting)? {
+        duration if duration.is_zero() => Err(invalid(name, value, "expected at least 1 second")),
+        duration => Ok(duration),
+    }
 }
 
 /// DynamoDB's table-name rules: 3–255 characters of `[A-Za-z0-9_.-]`.

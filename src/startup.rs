@@ -13,11 +13,11 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::Authenticator;
-use crate::config::{Settings, StoreSettings};
+use crate::config::{Settings, SourceSettings, StoreSettings};
 use crate::http;
 use crate::store::Store;
 use crate::store::dynamodb::DynamoDbEngine;
-use crate::store::embedded::EmbeddedEngine;
+use crate::store::embedded::{ChangeFeed, EmbeddedEngine};
 use crate::store::engine::Engine;
 use crate::telemetry::RequestSpan;
 
@@ -29,7 +29,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let engine = open_engine(&settings.store).await?;
+        // The embedded feed is written only if its consumer reads it.
+        let feed = match settings.notifications.source {
+            SourceSettings::Embedded => ChangeFeed::On,
+            _ => ChangeFeed::Off,
+        };
+        let engine = open_engine(&settings.store, feed).await?;
         let authenticator = web::Data::new(Authenticator::build(&settings.auth).await?);
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
@@ -96,10 +101,10 @@ impl Application {
     }
 }
 
-async fn open_engine(settings: &StoreSettings) -> anyhow::Result<Engine> {
+async fn open_engine(settings: &StoreSettings, feed: ChangeFeed) -> anyhow::Result<Engine> {
     match settings {
         StoreSettings::Embedded { data_dir } => {
-            Ok(Engine::Embedded(EmbeddedEngine::open(data_dir)?))
+            Ok(Engine::Embedded(EmbeddedEngine::open(data_dir, feed)?))
         }
         StoreSettings::DynamoDb {
             table_name,

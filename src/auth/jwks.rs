@@ -119,6 +119,8 @@ impl KeySet {
             .json()
             .await
             .with_context(|| format!("{} is not a JWKS document", self.url))?;
+        // An issuer that briefly serves no keys must not lock everyone out:
+        // a set with no usable key counts as a failed fetch.
         let mut keys = HashMap::new();
         for jwk in document.keys {
             // Only RSA signing keys with an id can verify our RS256 tokens.
@@ -136,6 +138,9 @@ impl KeySet {
                     tracing::warn!(%kid, %error, "skipping a JWKS key that does not parse")
                 }
             }
+        }
+        if keys.is_empty() {
+            anyhow::bail!("{} holds no usable RS256 signing key", self.url);
         }
         Ok(keys)
     }

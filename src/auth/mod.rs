@@ -7,7 +7,7 @@ mod token;
 use std::sync::Arc;
 
 use crate::config::AuthSettings;
-use crate::domain::{Access, AccountId, Email, OrderStatus, Username};
+use crate::domain::{Access, AccountId, Email, OrderStatus, User, Username};
 
 pub use token::Verifier;
 
@@ -66,22 +66,22 @@ impl Caller {
 
     /// Registering, reading, editing or deleting `user`'s profile, and
     /// placing orders for them: the user themselves (their account's data
-    /// only), or an admin.
+    /// only, staff included), or an admin.
     pub fn profile_access(&self, user: &Username) -> Option<Access> {
-        if self.groups().admin {
-            Some(Access::Any)
+        if self.is(user) {
+            Some(self.own())
         } else {
-            self.is(user).then(|| self.own())
+            self.groups().admin.then_some(Access::Any)
         }
     }
 
     /// Reading `owner`'s orders: the owner, fulfilment or an admin.
     pub fn order_access(&self, owner: &Username) -> Option<Access> {
         let groups = self.groups();
-        if groups.admin || groups.fulfilment {
-            Some(Access::Any)
+        if self.is(owner) && !groups.admin && !groups.fulfilment {
+            Some(self.own())
         } else {
-            self.is(owner).then(|| self.own())
+            (groups.admin || groups.fulfilment).then_some(Access::Any)
         }
     }
 
@@ -96,10 +96,16 @@ impl Caller {
         }
     }
 
-    /// Whether a listing of `owner`'s orders may open with their whole
-    /// profile. Fulfilment sees only what shipping needs (name, address).
-    pub fn sees_profile_of(&self, owner: &Username) -> bool {
-        self.groups().admin || self.is(owner)
+    /// Whether a listing may open with the whole `profile`: an admin's, or
+    /// the account's own. Anyone else who may list the orders (fulfilment,
+    /// even under the same username) sees only what shipping needs.
+    pub fn sees_whole_profile(&self, profile: &User) -> bool {
+        match self {
+            Caller::Unauthenticated => true,
+            Caller::Authenticated(p) => {
+                p.groups.admin || profile.account.as_ref() == Some(&p.account)
+            }
+        }
     }
 
     /// A customer registers only an address their token proves they own:

@@ -137,9 +137,12 @@ impl Verifier {
             .as_deref()
             .and_then(|sub| AccountId::parse(sub).ok())
             .ok_or(AuthError::Invalid("no usable sub claim"))?;
+        // Only an ID token vouches for an email: an access token's claims
+        // describe what it may do, not who the account is.
+        let id_token = claims.token_use.as_deref() == Some("id");
         let verified_email = claims
             .email
-            .filter(|_| claims.email_verified.as_ref().is_some_and(Flag::is_true))
+            .filter(|_| id_token && claims.email_verified.as_ref().is_some_and(Flag::is_true))
             .and_then(|email| Email::parse(&email).ok())
             .map(|email| email.canonical());
         let username = claims

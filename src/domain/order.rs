@@ -22,4 +22,7 @@ pub struct Order {
     /// The owner's account, recorded when the owner placed it; `None` for
     /// orders placed by an admin or before accounts were recorded.
     pub account: Option<AccountId>,
+    /// 1 when placed, one more with each status move: subscribers put an
+    /// order's events in order, and drop repeats, by it.
+    pub version: u64,
 }

@@ -27,6 +27,8 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         orders::place_order, orders::list_orders, orders::get_order, orders::update_order,
         health::root, health::live, health::ready,
     ),
+    // Not an HTTP body: what subscribers of the order topic and bus receive.
+    components(schemas(crate::notify::event::Payload)),
     modifiers(&BearerScheme),
     tags(
         (name = "users", description = "Customer profiles"),

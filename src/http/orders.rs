@@ -183,9 +183,8 @@ pub async fn list_orders(
         .map(PageToken::last_order);
     let page = store.orders_page(&username, limit, after, &access).await?;
     // Fulfilment ships orders: it sees the name and address, not the rest.
-    let full_profile = caller.sees_profile_of(&username);
     let customer = page.customer.map(|user| {
-        if full_profile {
+        if caller.sees_whole_profile(&user) {
             ListingEntry::Customer(UserView::from(user))
         } else {
             ListingEntry::Recipient(RecipientView::from(user))
@@ -244,8 +243,12 @@ pub async fn get_order(
             let access = caller
                 .order_access(&order.owner)
                 .ok_or(ApiError::OrderNotFound)?;
+            // Whatever the reason, an order that is not the caller's is
+            // simply not there: the answer must not tell it exists.
             match store.own_order(&order, &access).await {
-                Err(StoreError::Forbidden) => return Err(ApiError::OrderNotFound),
+                Err(StoreError::Forbidden | StoreError::UserNotFound) => {
+                    return Err(ApiError::OrderNotFound);
+                }
                 checked => checked?,
             }
             order

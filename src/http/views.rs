@@ -102,14 +102,9 @@ impl From<User> for UserView {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 #[schema(example = json!({
-    "PK": "CUSTOMER#john", "SK": "CUSTOMER#john", "Username": "john",
-    "Name": "john smith", "Address": "124 Street Akl NZ"
+    "Username": "john", "Name": "john smith", "Address": "124 Street Akl NZ"
 }))]
 pub struct RecipientView {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
     pub username: String,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,10 +113,7 @@ pub struct RecipientView {
 
 impl From<User> for RecipientView {
     fn from(user: User) -> Self {
-        let key = keys::customer(&user.username);
         Self {
-            pk: key.pk,
-            sk: key.sk,
             username: user.username.to_string(),
             name: user.name.as_str().to_owned(),
             address: user.address.map(|address| address.as_str().to_owned()),

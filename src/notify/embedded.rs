@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::backoff::Backoff;
+use super::error::{NotifyError, chain};
 use super::event::OrderEvent;
 use super::publish::Publisher;
 use super::record::decode_body;
 use crate::store::embedded::EmbeddedEngine;
 
 const BATCH: usize = 100;
-const IDLE_POLL: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The feed wakes the source on every commit that records a change; this is
+/// only the longest it sleeps without one.
+const IDLE_POLL: Duration = Duration::from_secs(5);
 
 pub struct EmbeddedFeed {
     pub engine: EmbeddedEngine,
@@ -23,18 +26,20 @@ pub struct EmbeddedFeed {
 impl EmbeddedFeed {
     pub async fn run(&self, publisher: &Publisher, mut shutdown: watch::Receiver<bool>) {
         let changed = self.engine.change_signal();
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200));
         while !*shutdown.borrow() {
             let wait = match self.handle_batch(publisher).await {
                 Ok(0) => IDLE_POLL,
                 Ok(_) => {
-                    backoff = Duration::from_millis(200);
+                    backoff.succeeded();
                     continue;
                 }
-                Err(reason) => {
-                    tracing::error!(error = %reason, "order changes not published; retrying");
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    backoff
+                Err(error) => {
+                    tracing::error!(
+                        error = chain(&error),
+                        "order changes not published; retrying"
+                    );
+                    backoff.failed()
                 }
             };
             tokio::select! {
@@ -46,11 +51,8 @@ impl EmbeddedFeed {
     }
 
     /// Publishes the oldest pending changes; returns how many were handled.
-    async fn handle_batch(&self, publisher: &Publisher) -> Result<usize, String> {
-        let pending = self
-            .engine
-            .pending_changes(BATCH)
-            .map_err(|e| format!("{e:?}"))?;
+    async fn handle_batch(&self, publisher: &Publisher) -> Result<usize, NotifyError> {
+        let pending = self.engine.pending_changes(BATCH)?;
         if pending.is_empty() {
             return Ok(0);
         }
@@ -58,31 +60,28 @@ impl EmbeddedFeed {
         let mut sequences = Vec::with_capacity(pending.len());
         for (sequence, body) in &pending {
             sequences.push(*sequence);
-            let decoded = decode_body(body)
-                .map_err(|e| e.to_string())
-                .and_then(|records| {
-                    records
-                        .iter()
-                        .filter_map(|record| {
-                            OrderEvent::from_record(record)
-                                .map_err(|e| e.to_string())
-                                .transpose()
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                });
-            match decoded {
+            match events_of(body) {
                 Ok(found) => events.extend(found),
                 // The engine wrote it; if it cannot be read, retrying cannot help.
-                Err(reason) => {
-                    tracing::error!(sequence, error = %reason, "an unreadable change record is dropped")
+                Err(error) => {
+                    tracing::error!(
+                        sequence,
+                        error = chain(&error),
+                        "an unreadable change record is dropped"
+                    )
                 }
             }
         }
         publisher.publish_all(&events).await?;
-        self.engine
-            .forget_changes(sequences)
-            .await
-            .map_err(|e| format!("{e:?}"))?;
+        self.engine.forget_changes(sequences).await?;
         Ok(pending.len())
     }
+}
+
+fn events_of(body: &str) -> Result<Vec<OrderEvent>, NotifyError> {
+    let mut events = Vec::new();
+    for record in decode_body(body)? {
+        events.extend(OrderEvent::from_record(&record)?);
+    }
+    Ok(events)
 }

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::record::{ChangeKind, StreamRecord};
 use crate::domain::{Order, OrderStatus};
-use crate::store::{keys, records};
+use crate::store::engine::Item;
+use crate::store::{StoreError, keys, records};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -36,10 +37,19 @@ pub struct OrderEvent {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("the order change {event_id} has an unreadable image: {reason}")]
-pub struct EventError {
-    event_id: String,
-    reason: String,
+pub enum EventError {
+    #[error("the order change {event_id} has no {image} image")]
+    MissingImage {
+        event_id: String,
+        image: &'static str,
+    },
+    #[error("the order change {event_id} has an unreadable {image} image")]
+    Unreadable {
+        event_id: String,
+        image: &'static str,
+        #[source]
+        source: StoreError,
+    },
 }
 
 impl OrderEvent {
@@ -49,22 +59,25 @@ impl OrderEvent {
         if !keys::is_order_sort_key(sort_key) {
             return Ok(None);
         }
-        let order_of = |image: Option<&crate::store::engine::Item>| {
-            let image = image.ok_or_else(|| "the image is missing".to_owned())?;
-            records::order_from_item(image).map_err(|error| format!("{error:?}"))
-        };
-        let fail = |reason| EventError {
-            event_id: record.event_id.clone(),
-            reason,
+        let order_of = |image: Option<&Item>, name: &'static str| {
+            let image = image.ok_or_else(|| EventError::MissingImage {
+                event_id: record.event_id.clone(),
+                image: name,
+            })?;
+            records::order_from_item(image).map_err(|source| EventError::Unreadable {
+                event_id: record.event_id.clone(),
+                image: name,
+                source,
+            })
         };
         let (event_type, order, previous_status) = match record.kind {
             ChangeKind::Insert => {
-                let order = order_of(record.new_image.as_ref()).map_err(fail)?;
+                let order = order_of(record.new_image.as_ref(), "new")?;
                 (EventType::OrderPlaced, order, None)
             }
             ChangeKind::Modify => {
-                let order = order_of(record.new_image.as_ref()).map_err(fail)?;
-                let before = order_of(record.old_image.as_ref()).map_err(fail)?;
+                let order = order_of(record.new_image.as_ref(), "new")?;
+                let before = order_of(record.old_image.as_ref(), "old")?;
                 if before.status == order.status {
                     return Ok(None);
                 }
@@ -101,25 +114,43 @@ impl OrderEvent {
             num_items: order.items.get(),
             created_at: order.created_at.to_string(),
             updated_at: order.updated_at.map(|at| at.to_string()),
+            version: order.version,
         })
     }
 }
 
-#[derive(Serialize)]
+/// An order event: the SNS message and the EventBridge event's `detail`
+/// (source `ecommerce.orders`, detail-type the event type). Delivery is at
+/// least once; `eventId` tells repeats apart and `version` orders one
+/// order's events.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Payload<'a> {
+#[schema(as = OrderEvent, example = json!({
+    "eventId": "7de3041dd709b024af6f29e4fa13d34c", "eventType": "OrderStatusChanged",
+    "orderId": "01K9Z8Y7X6W5V4T3S2R1Q0P9N8", "username": "john", "status": "SHIPPED",
+    "previousStatus": "PLACED", "amount": 5.5, "numItems": 2,
+    "createdAt": "2026-11-25T10:00:00.000000Z", "updatedAt": "2026-11-25T11:00:00.000000Z", "version": 2
+}))]
+pub struct Payload<'a> {
+    /// The change record's id: the same for every delivery of one change.
     event_id: &'a str,
+    /// `OrderPlaced` or `OrderStatusChanged`.
     event_type: &'a str,
     order_id: String,
     username: &'a str,
     status: &'a str,
+    /// The status before the move (`OrderStatusChanged` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_status: Option<&'a str>,
+    #[schema(value_type = f64)]
     amount: serde_json::Number,
     num_items: u32,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     updated_at: Option<String>,
+    /// The order's version after the change: 1 when placed, one more with
+    /// each status move, written in the same write as the change itself.
+    version: u64,
 }
 
 #[cfg(test)]
@@ -147,6 +178,10 @@ mod tests {
         assert_eq!(payload["username"], "john");
         assert_eq!(payload["amount"].to_string(), "19.99");
         assert!(payload.get("previousStatus").is_none());
+        assert_eq!(
+            payload["version"], 1,
+            "an order from before versions counts as 1"
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! `publish` sends those on; `sqs` (the Pipe's queue, in AWS) and `embedded`
 //! (the embedded engine's change feed) are where the records come from.
 
+mod backoff;
 pub mod embedded;
+mod error;
 pub mod event;
 pub mod publish;
 pub mod record;
@@ -101,6 +103,7 @@ impl Notifier {
                     client: aws_sdk_sqs::Client::from_conf(sqs),
                     queue_url: queue_url.clone(),
                     visibility_timeout: settings.visibility_timeout,
+                    retry_cap: settings.retry_cap,
                     concurrency: settings.concurrency,
                 };
                 if create {

@@ -9,6 +9,7 @@ use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::error::{Destination, NotifyError, PublishFailure};
 use super::event::OrderEvent;
 use crate::telemetry::{metrics, trace};
 
@@ -28,11 +29,18 @@ pub struct AwsPublisher {
     pub bus_name: String,
 }
 
-/// An event ready to send: its index in the chunk, its payload and its span.
-type Ready<'a> = (usize, &'a OrderEvent, &'a String, &'a Span);
+/// An event ready to send, with its index in the chunk, its payload and its
+/// span (the message carries the span's trace onwards).
+struct Ready<'a> {
+    index: usize,
+    event: &'a OrderEvent,
+    payload: &'a str,
+    span: &'a Span,
+}
 
-/// Per event, in order: published everywhere, or why not.
-pub type Outcomes = Vec<Result<(), String>>;
+/// Per event, in order: published everywhere, or why not (the first
+/// destination's refusal).
+pub type Outcomes = Vec<Result<(), PublishFailure>>;
 
 impl Publisher {
     pub async fn publish(&self, events: &[OrderEvent]) -> Outcomes {
@@ -97,26 +105,29 @@ fn message_span(event: &OrderEvent) -> Span {
 impl Publisher {
     /// Publishes all or reports the failures: for sources that retry a
     /// whole batch.
-    pub async fn publish_all(&self, events: &[OrderEvent]) -> Result<(), String> {
-        let failures: Vec<String> = self
+    pub async fn publish_all(&self, events: &[OrderEvent]) -> Result<(), NotifyError> {
+        let failures: Vec<PublishFailure> = self
             .publish(events)
             .await
             .into_iter()
             .filter_map(Result::err)
             .collect();
-        match failures.first() {
+        let failed = failures.len();
+        match failures.into_iter().next() {
             None => Ok(()),
-            Some(first) => Err(format!(
-                "{} of {} events failed, first: {first}",
-                failures.len(),
-                events.len()
-            )),
+            Some(first) => Err(NotifyError::Publish {
+                failed,
+                total: events.len(),
+                first,
+            }),
         }
     }
 }
 
-fn log_event(event: &OrderEvent) -> Result<(), String> {
-    let payload = event.payload().map_err(|error| error.to_string())?;
+fn log_event(event: &OrderEvent) -> Result<(), PublishFailure> {
+    let payload = event
+        .payload()
+        .map_err(|error| unencodable(Destination::Log, &error))?;
     tracing::info!(
         target: "notifications",
         event_type = event.event_type.as_str(),
@@ -169,9 +180,13 @@ impl AwsPublisher {
     }
 
     async fn publish_chunk(&self, events: &[OrderEvent], spans: &[Span]) -> Outcomes {
-        let payloads: Vec<Result<String, String>> = events
+        let payloads: Vec<Result<String, PublishFailure>> = events
             .iter()
-            .map(|event| event.payload().map_err(|error| error.to_string()))
+            .map(|event| {
+                event
+                    .payload()
+                    .map_err(|error| unencodable(Destination::Sns, &error))
+            })
             .collect();
         let mut outcomes: Outcomes = payloads
             .iter()
@@ -182,18 +197,23 @@ impl AwsPublisher {
             .zip(&payloads)
             .zip(spans)
             .enumerate()
-            .filter_map(|(i, ((event, payload), span))| {
-                payload.as_ref().ok().map(|p| (i, event, p, span))
+            .filter_map(|(index, ((event, payload), span))| {
+                payload.as_ref().ok().map(|payload| Ready {
+                    index,
+                    event,
+                    payload,
+                    span,
+                })
             })
             .collect();
         if ready.is_empty() {
             return outcomes;
         }
         for (index, failure) in self
-            .to_sns(&ready)
+            .send_to_sns(&ready)
             .await
             .into_iter()
-            .chain(self.to_eventbridge(&ready).await)
+            .chain(self.send_to_eventbridge(&ready).await)
         {
             if outcomes[index].is_ok() {
                 outcomes[index] = Err(failure);
@@ -203,26 +223,26 @@ impl AwsPublisher {
     }
 
     /// `PublishBatch`; returns the failed events' indexes with the reason.
-    async fn to_sns(&self, ready: &[Ready<'_>]) -> Vec<(usize, String)> {
+    async fn send_to_sns(&self, ready: &[Ready<'_>]) -> Vec<(usize, PublishFailure)> {
         let fifo = self.topic_arn.ends_with(".fifo");
         let mut entries = Vec::with_capacity(ready.len());
-        for (index, event, payload, span) in ready {
+        for item in ready {
             let attribute = |value: &str| {
                 MessageAttributeValue::builder()
                     .data_type("String")
                     .string_value(value)
                     .build()
             };
-            let order_id = event.order.id.to_string();
-            let trace_context = trace::outgoing(span);
+            let order_id = item.event.order.id.to_string();
+            let trace_context = trace::outgoing(item.span);
             let entry = PublishBatchRequestEntry::builder()
-                .id(index.to_string())
-                .message(payload.as_str())
+                .id(item.index.to_string())
+                .message(item.payload)
                 .set_message_attributes(Some(
                     [
-                        ("eventType", attribute(event.event_type.as_str())),
+                        ("eventType", attribute(item.event.event_type.as_str())),
                         ("orderId", attribute(&order_id)),
-                        ("username", attribute(event.order.owner.as_str())),
+                        ("username", attribute(item.event.order.owner.as_str())),
                     ]
                     .into_iter()
                     .chain(
@@ -233,18 +253,17 @@ impl AwsPublisher {
                     .filter_map(|(name, value)| Some((name.to_owned(), value.ok()?)))
                     .collect(),
                 ))
-                // A FIFO topic keeps each order's events in order and drops
-                // redeliveries of the same stream record.
+                // On a FIFO topic, one order's messages share a group, so
+                // SNS delivers them in the order they were published, and a
+                // redelivered stream record is dropped by its id.
                 .set_message_group_id(fifo.then(|| order_id.clone()))
-                .set_message_deduplication_id(fifo.then(|| event.event_id.clone()))
+                .set_message_deduplication_id(fifo.then(|| item.event.event_id.clone()))
                 .build();
             match entry {
                 Ok(entry) => entries.push(entry),
                 Err(error) => {
-                    return ready
-                        .iter()
-                        .map(|(i, ..)| (*i, error.to_string()))
-                        .collect();
+                    let failure = unencodable(Destination::Sns, &error);
+                    return ready.iter().map(|r| (r.index, failure.clone())).collect();
                 }
             }
         }
@@ -261,36 +280,33 @@ impl AwsPublisher {
                 .iter()
                 .filter_map(|failed| {
                     let index = failed.id().parse().ok()?;
-                    Some((
-                        index,
-                        format!(
-                            "SNS refused it: {} {}",
-                            failed.code(),
-                            failed.message().unwrap_or_default()
-                        ),
-                    ))
+                    let mut failure = PublishFailure::of_entry(
+                        Destination::Sns,
+                        failed.code(),
+                        failed.message().unwrap_or_default(),
+                    );
+                    // SNS says whose fault it was: the sender's never heals.
+                    failure.transient = failure.transient || !failed.sender_fault();
+                    Some((index, failure))
                 })
                 .collect(),
             Err(error) => {
-                let reason = format!(
-                    "SNS PublishBatch failed: {}",
-                    aws_sdk_sns::error::DisplayErrorContext(&error)
-                );
-                ready.iter().map(|(i, ..)| (*i, reason.clone())).collect()
+                let failure = PublishFailure::of_call(Destination::Sns, &error);
+                ready.iter().map(|r| (r.index, failure.clone())).collect()
             }
         }
     }
 
     /// `PutEvents`; its result entries are in request order.
-    async fn to_eventbridge(&self, ready: &[Ready<'_>]) -> Vec<(usize, String)> {
+    async fn send_to_eventbridge(&self, ready: &[Ready<'_>]) -> Vec<(usize, PublishFailure)> {
         let entries = ready
             .iter()
-            .map(|(_, event, payload, span)| {
+            .map(|item| {
                 PutEventsRequestEntry::builder()
-                    .set_trace_header(trace::xray_header(span))
+                    .set_trace_header(trace::xray_header(item.span))
                     .source(EVENT_SOURCE)
-                    .detail_type(event.event_type.as_str())
-                    .detail(payload.as_str())
+                    .detail_type(item.event.event_type.as_str())
+                    .detail(item.payload)
                     .event_bus_name(&self.bus_name)
                     .build()
             })
@@ -306,24 +322,29 @@ impl AwsPublisher {
             Ok(output) => ready
                 .iter()
                 .zip(output.entries())
-                .filter_map(|((index, ..), result)| {
+                .filter_map(|(item, result)| {
                     let code = result.error_code()?;
+                    let message = result.error_message().unwrap_or_default();
                     Some((
-                        *index,
-                        format!(
-                            "EventBridge refused it: {code} {}",
-                            result.error_message().unwrap_or_default()
-                        ),
+                        item.index,
+                        PublishFailure::of_entry(Destination::EventBridge, code, message),
                     ))
                 })
                 .collect(),
             Err(error) => {
-                let reason = format!(
-                    "EventBridge PutEvents failed: {}",
-                    aws_sdk_eventbridge::error::DisplayErrorContext(&error)
-                );
-                ready.iter().map(|(i, ..)| (*i, reason.clone())).collect()
+                let failure = PublishFailure::of_call(Destination::EventBridge, &error);
+                ready.iter().map(|r| (r.index, failure.clone())).collect()
             }
         }
+    }
+}
+
+/// An event that cannot be turned into a message: no retry makes it one.
+fn unencodable(destination: Destination, error: &dyn std::error::Error) -> PublishFailure {
+    PublishFailure {
+        destination,
+        code: "Unencodable".to_owned(),
+        message: error.to_string(),
+        transient: false,
     }
 }

@@ -1,29 +1,60 @@
 //! The production source: the queue an EventBridge Pipe fills from the table
 //! stream. A message is deleted only after every event it holds was
-//! published; anything else comes back after the visibility timeout, and a
-//! message that keeps failing (or cannot be decoded) reaches the DLQ after
-//! the queue's `maxReceiveCount`.
+//! published. What happens to one that was not depends on why:
+//!
+//! - **Transient** (throttling, a 5xx, a timeout or a network error): it is
+//!   hidden for longer with each receive (`ChangeMessageVisibility`),
+//!   starting at the visibility timeout and growing fourfold up to
+//!   `NOTIFICATIONS_RETRY_CAP`. With the stack's 60 s and 5 receives, the
+//!   fifth comes about 81 minutes after the first: an hour of SNS or
+//!   EventBridge being down costs delay, not a dead-letter redrive.
+//! - **Permanent** (no such topic, access denied, an undecodable message):
+//!   it comes back after the plain visibility timeout and reaches the DLQ
+//!   after the queue's `maxReceiveCount`, minutes after it first failed.
+//!
+//! SQS moves a message to the DLQ when its receive count passes
+//! `maxReceiveCount` ("Using dead-letter queues in Amazon SQS"); a message
+//! hidden longer is received fewer times in the same span.
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName,
+};
 use futures_util::future::join_all;
 use tokio::sync::watch;
 
+use super::backoff::Backoff;
+use super::error::{NotifyError, chain};
 use super::event::OrderEvent;
 use super::publish::Publisher;
 use super::record::decode_body;
 
 const WAIT_SECONDS: i32 = 20;
 const MAX_MESSAGES: i32 = 10;
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// SQS's longest visibility timeout: 12 hours.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 pub struct SqsSource {
     pub client: aws_sdk_sqs::Client,
     pub queue_url: String,
     /// Longer than a batch may take to publish.
     pub visibility_timeout: Duration,
+    /// The longest a message is hidden after a transient failure.
+    pub retry_cap: Duration,
     pub concurrency: usize,
+}
+
+/// What became of one received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Every event published: delete it.
+    Done,
+    /// Failed for a while: hide it for longer, by how often it came already.
+    RetryLater,
+    /// Failed for good: leave it to come back and reach the DLQ.
+    Leave,
 }
 
 impl SqsSource {
@@ -55,7 +86,7 @@ impl SqsSource {
     }
 
     async fn poll(&self, publisher: &Publisher, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = Backoff::new(Duration::from_millis(500));
         while !*shutdown.borrow() {
             let received = tokio::select! {
                 // A receive still waiting is dropped: SQS hands its messages
@@ -65,59 +96,58 @@ impl SqsSource {
             };
             match received {
                 Ok(messages) => {
-                    backoff = Duration::from_millis(500);
+                    backoff.succeeded();
                     if !messages.is_empty() {
                         self.process(publisher, messages).await;
                     }
                 }
                 Err(error) => {
-                    tracing::error!(error = %error, queue = %self.queue_url, "cannot receive order changes; retrying");
+                    tracing::error!(error = chain(&error), queue = %self.queue_url, "cannot receive order changes; retrying");
                     tokio::select! {
                         _ = shutdown.changed() => break,
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(backoff.failed()) => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
     }
 
-    async fn receive(&self) -> Result<Vec<Message>, String> {
+    async fn receive(&self) -> Result<Vec<Message>, NotifyError> {
         let output = self
             .client
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(MAX_MESSAGES)
             .wait_time_seconds(WAIT_SECONDS)
-            .visibility_timeout(
-                i32::try_from(self.visibility_timeout.as_secs()).unwrap_or(i32::MAX),
-            )
+            .visibility_timeout(seconds(self.visibility_timeout))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|error| aws_sdk_sqs::error::DisplayErrorContext(error).to_string())?;
+            .map_err(|error| NotifyError::aws("SQS ReceiveMessage", error))?;
         Ok(output.messages.unwrap_or_default())
     }
 
     async fn process(&self, publisher: &Publisher, messages: Vec<Message>) {
         tracing::debug!(messages = messages.len(), "order changes received");
-        // Per message: its events, or None when it could not be read.
         let mut events: Vec<OrderEvent> = Vec::new();
         let mut owners: Vec<usize> = Vec::new();
-        let mut readable = vec![true; messages.len()];
+        let mut fates = vec![Fate::Done; messages.len()];
         for (index, message) in messages.iter().enumerate() {
             match events_of(message) {
                 Ok(found) => {
                     owners.extend(std::iter::repeat_n(index, found.len()));
                     events.extend(found);
                 }
-                Err(reason) => {
-                    readable[index] = false;
-                    tracing::error!(message_id = message.message_id().unwrap_or_default(), error = %reason,
-                        "an undecodable order change stays in the queue until it reaches the DLQ");
+                Err(error) => {
+                    fates[index] = Fate::Leave;
+                    tracing::error!(
+                        message_id = message.message_id().unwrap_or_default(),
+                        error = chain(&error),
+                        "an undecodable order change stays in the queue until it reaches the DLQ"
+                    );
                 }
             }
         }
-        let mut published = readable;
         for ((outcome, owner), event) in publisher
             .publish(&events)
             .await
@@ -125,19 +155,87 @@ impl SqsSource {
             .zip(&owners)
             .zip(&events)
         {
-            if let Err(reason) = outcome {
-                published[*owner] = false;
-                tracing::error!(event_id = %event.event_id, order_id = %event.order.id, error = %reason,
-                    "publishing failed; the message will be received again");
+            let Err(failure) = outcome else { continue };
+            let fate = if failure.transient {
+                Fate::RetryLater
+            } else {
+                Fate::Leave
+            };
+            // One permanent failure decides: retrying later cannot publish that event.
+            if fates[*owner] != Fate::Leave {
+                fates[*owner] = fate;
+            }
+            tracing::error!(event_id = %event.event_id, order_id = %event.order.id,
+                destination = %failure.destination, code = %failure.code, transient = failure.transient,
+                error = %failure, "publishing failed; the message will be received again");
+        }
+        let chosen = |wanted: Fate| -> Vec<&Message> {
+            messages
+                .iter()
+                .zip(&fates)
+                .filter(|(_, f)| **f == wanted)
+                .map(|(m, _)| m)
+                .collect()
+        };
+        self.delete(&chosen(Fate::Done)).await;
+        self.hide_for_longer(&chosen(Fate::RetryLater)).await;
+    }
+
+    /// How long a message that failed transiently stays hidden, by how many
+    /// times it was received: the visibility timeout, then four times as
+    /// long with each receive, up to the cap.
+    fn retry_after(&self, receive_count: u32) -> Duration {
+        let growth = 4u32.saturating_pow(receive_count.saturating_sub(1));
+        self.visibility_timeout
+            .saturating_mul(growth)
+            .min(self.retry_cap)
+            .min(MAX_VISIBILITY)
+    }
+
+    async fn hide_for_longer(&self, messages: &[&Message]) {
+        if messages.is_empty() {
+            return;
+        }
+        let entries = messages
+            .iter()
+            .enumerate()
+            .filter_map(|(index, message)| {
+                let count = message
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|count| count.parse().ok())
+                    .unwrap_or(1);
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .set_receipt_handle(message.receipt_handle().map(str::to_owned))
+                    .visibility_timeout(seconds(self.retry_after(count)))
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let changed = self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        // A message whose visibility did not change comes back after the
+        // plain timeout: sooner, never lost.
+        match changed {
+            Ok(output) => {
+                for failed in output.failed() {
+                    tracing::warn!(
+                        entry = failed.id(),
+                        code = failed.code(),
+                        "could not hide a message for longer"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), "could not hide messages for longer")
             }
         }
-        let done: Vec<&Message> = messages
-            .iter()
-            .zip(published)
-            .filter(|(_, ok)| *ok)
-            .map(|(m, _)| m)
-            .collect();
-        self.delete(&done).await;
     }
 
     async fn delete(&self, messages: &[&Message]) {
@@ -181,14 +279,47 @@ impl SqsSource {
     }
 }
 
-fn events_of(message: &Message) -> Result<Vec<OrderEvent>, String> {
-    let body = message.body().ok_or("the message has no body")?;
-    let records = decode_body(body).map_err(|error| error.to_string())?;
+fn seconds(duration: Duration) -> i32 {
+    i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
+}
+
+fn events_of(message: &Message) -> Result<Vec<OrderEvent>, NotifyError> {
+    let body = message.body().unwrap_or_default();
     let mut events = Vec::new();
-    for record in &records {
-        if let Some(event) = OrderEvent::from_record(record).map_err(|error| error.to_string())? {
-            events.push(event);
-        }
+    for record in &decode_body(body)? {
+        events.extend(OrderEvent::from_record(record)?);
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(visibility: u64, cap: u64) -> SqsSource {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .build();
+        SqsSource {
+            client: aws_sdk_sqs::Client::from_conf(config),
+            queue_url: String::new(),
+            visibility_timeout: Duration::from_secs(visibility),
+            retry_cap: Duration::from_secs(cap),
+            concurrency: 1,
+        }
+    }
+
+    #[test]
+    fn a_transient_failure_hides_the_message_four_times_longer_each_receive() {
+        let stack = source(60, 3600);
+        let waits: Vec<u64> = (1..=5)
+            .map(|count| stack.retry_after(count).as_secs())
+            .collect();
+        assert_eq!(waits, [60, 240, 960, 3600, 3600]);
+        // The stack's queue (maxReceiveCount 5) receives a message for the
+        // fifth and last time this long after the first:
+        let fifth: u64 = waits[..4].iter().sum();
+        assert!(fifth > 3600, "an hour's outage is survived ({fifth} s)");
+        assert_eq!(source(1, 3600).retry_after(40), Duration::from_secs(3600));
+    }
 }

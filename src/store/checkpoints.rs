@@ -1,6 +1,6 @@
 //! Where the stream reader got to in each shard, kept in the table.
 
-use super::engine::{self, Condition, Value};
+use super::engine::{self, Condition, Value, set};
 use super::{Store, StoreError, keys, records};
 use crate::domain::Timestamp;
 
@@ -30,18 +30,22 @@ impl Store {
         shard_id: &str,
         position: &ShardPosition,
     ) -> Result<(), StoreError> {
-        let set = match position {
+        let changes = match position {
             ShardPosition::New => return Ok(()),
             ShardPosition::After(sequence) => {
-                vec![(records::SEQUENCE_NUMBER, Value::S(sequence.clone()))]
+                vec![set(records::SEQUENCE_NUMBER, Value::S(sequence.clone()))]
             }
-            ShardPosition::Finished => vec![(
+            ShardPosition::Finished => vec![set(
                 records::FINISHED,
                 records::timestamp_value(Timestamp::now()),
             )],
         };
         self.engine
-            .update(&keys::stream_checkpoint(shard_id), set, Condition::Always)
+            .update(
+                &keys::stream_checkpoint(shard_id),
+                changes,
+                Condition::Always,
+            )
             .await?;
         Ok(())
     }

@@ -23,8 +23,8 @@ use aws_sdk_dynamodb::types::{
 use crate::config::DynamoDbTimeouts;
 
 use super::engine::{
-    AttributeCheck, Condition, ConditionFailed, Direction, EngineError, Failure, Index, Item,
-    Query, Value, WriteOp,
+    AttributeCheck, Change, Changes, Condition, ConditionFailed, Direction, EngineError, Failure,
+    Index, Item, MAX_TRANSACTION_ITEMS, Query, Value, WriteOp,
 };
 use super::keys::{GSI1, GSI1PK, GSI1SK, Key, PK, SK};
 
@@ -35,8 +35,6 @@ type AttributeMap = HashMap<String, AttributeValue>;
 /// Bounded retries of a transaction that DynamoDB cancelled only because
 /// another transaction touched the same items at the same moment.
 const CONFLICT_ATTEMPTS: u32 = 3;
-/// DynamoDB accepts at most this many items in one transaction.
-pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
 #[derive(Clone)]
 pub struct DynamoDbEngine {
@@ -126,16 +124,21 @@ impl DynamoDbEngine {
     pub async fn update(
         &self,
         key: &Key,
-        set: Vec<(&'static str, Value)>,
+        set: Changes,
         condition: Condition,
     ) -> Result<Item, EngineError> {
         let mut expression = Expression::default();
         let assignments: Vec<String> = set
             .into_iter()
-            .map(|(name, value)| {
+            .map(|(name, change)| {
                 let name = expression.name("u", name);
-                let value = expression.value("u", value);
-                format!("{name} = {value}")
+                match change {
+                    Change::Set(value) => format!("{name} = {}", expression.value("u", value)),
+                    Change::Increment => {
+                        let one = expression.value("u", Value::N("1".into()));
+                        format!("{name} = if_not_exists({name}, {one}) + {one}")
+                    }
+                }
             })
             .collect();
         let update = format!("SET {}", assignments.join(", "));
@@ -179,10 +182,15 @@ impl DynamoDbEngine {
             .collect::<Result<Vec<_>, _>>()?;
         let mut attempt = 1;
         loop {
+            // One token per attempt: the SDK's own retries of this request
+            // (after a timeout, say) send the same token, so DynamoDB applies
+            // it once ("ClientRequestToken": idempotent for 10 minutes) and
+            // answers the retry as it would have answered the first.
             let result = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .client_request_token(ulid::Ulid::generate().to_string())
                 .send()
                 .await;
             let error = match result {
@@ -287,10 +295,12 @@ fn transact_item(table: &str, op: WriteOp) -> Result<TransactWriteItem, EngineEr
             TransactWriteItem::builder().delete(delete).build()
         }
         WriteOp::Check { key, condition } => {
-            let condition = expression
-                .condition(&condition)
-                .unwrap_or_else(|| "attribute_exists(#pk) OR attribute_not_exists(#pk)".into());
-            expression.names.insert("#pk".into(), PK.into());
+            // A check needs an expression; "always" is spelled as one that
+            // always holds. `#pk` is declared only when the expression uses it.
+            let condition = expression.condition(&condition).unwrap_or_else(|| {
+                expression.names.insert("#pk".into(), PK.into());
+                "attribute_exists(#pk) OR attribute_not_exists(#pk)".into()
+            });
             let check = ConditionCheck::builder()
                 .table_name(table)
                 .set_key(Some(key_map(&key)))
@@ -346,6 +356,12 @@ impl Expression {
                 };
                 for check in checks {
                     let term = match check {
+                        // `IN ()` is a syntax error to DynamoDB; an empty
+                        // list holds for no value, so it is spelled false.
+                        AttributeCheck::In(name, values) if values.is_empty() => {
+                            let name = self.name("c", name);
+                            format!("(attribute_exists({name}) AND attribute_not_exists({name}))")
+                        }
                         AttributeCheck::In(name, values) => {
                             let name = self.name("c", name);
                             let values: Vec<String> =
@@ -489,5 +505,47 @@ impl Intercept for CountRequests {
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(condition: &Condition) -> (Option<String>, Vec<String>) {
+        let mut expression = Expression::default();
+        let text = expression.condition(condition);
+        let mut names: Vec<String> = expression.names.into_keys().collect();
+        names.sort();
+        (text, names)
+    }
+
+    #[test]
+    fn conditions_render_as_dynamodb_condition_expressions() {
+        assert_eq!(render(&Condition::Always), (None, vec![]));
+        assert_eq!(
+            render(&Condition::NotExists),
+            (Some("attribute_not_exists(#pk)".into()), vec!["#pk".into()])
+        );
+        let owned = Condition::ExistsAnd(vec![
+            AttributeCheck::Absent("Deleting"),
+            AttributeCheck::EqualsOrAbsent("Sub", Value::S("a".into())),
+        ]);
+        assert_eq!(
+            render(&owned).0.unwrap(),
+            "attribute_exists(#pk) AND attribute_not_exists(#c1) AND (#c2 = :c0 OR attribute_not_exists(#c2))"
+        );
+        let reservation = Condition::Holds(vec![AttributeCheck::EqualsOrAbsent(
+            "Username",
+            Value::S("john".into()),
+        )]);
+        let (text, names) = render(&reservation);
+        assert_eq!(text.unwrap(), "(#c0 = :c0 OR attribute_not_exists(#c0))");
+        assert_eq!(names, ["#c0"], "no name the expression does not use");
+        let nothing = Condition::ExistsAnd(vec![AttributeCheck::In("Status", vec![])]);
+        assert_eq!(
+            render(&nothing).0.unwrap(),
+            "attribute_exists(#pk) AND (attribute_exists(#c1) AND attribute_not_exists(#c1))"
+        );
     }
 }

@@ -13,6 +13,10 @@ use crate::telemetry::{metrics, trace};
 use super::keys::Key;
 use super::{dynamodb::DynamoDbEngine, embedded::EmbeddedEngine};
 
+/// The most actions one atomic write may hold: DynamoDB's limit for
+/// `TransactWriteItems`, which both engines enforce.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
 /// An attribute value. Numbers are kept as their decimal text, as DynamoDB does.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
@@ -22,6 +26,40 @@ pub enum Value {
 
 /// An item: attribute name to value.
 pub type Item = BTreeMap<String, Value>;
+
+/// What an update does to one attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Set(Value),
+    /// Adds one to a number, an absent one counting as 1 (so the first
+    /// increment of an item written before the attribute existed gives 2).
+    Increment,
+}
+
+/// The changes of one update, attribute by attribute.
+pub type Changes = Vec<(&'static str, Change)>;
+
+/// `name = value`, as one of an update's changes.
+pub fn set(name: &'static str, value: Value) -> (&'static str, Change) {
+    (name, Change::Set(value))
+}
+
+/// Applies `changes` to `item`: the embedded engine's counterpart of an
+/// update expression.
+pub fn apply(item: &mut Item, changes: &[(&'static str, Change)]) {
+    for (name, change) in changes {
+        let value = match change {
+            Change::Set(value) => value.clone(),
+            Change::Increment => {
+                let current = number(item, name)
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .unwrap_or(1);
+                Value::N((current + 1).to_string())
+            }
+        };
+        item.insert((*name).to_owned(), value);
+    }
+}
 
 /// A condition on the current state of the item a write targets.
 #[derive(Debug, Clone, PartialEq)]
@@ -265,7 +303,7 @@ impl Engine {
     pub async fn update(
         &self,
         key: &Key,
-        set: Vec<(&'static str, Value)>,
+        set: Changes,
         condition: Condition,
     ) -> Result<Item, EngineError> {
         match self {

@@ -2,15 +2,18 @@
 //! status moves whose allowed predecessors are the write's condition.
 
 use super::engine::{
-    self, AttributeCheck, Condition, Direction, EngineError, Index, Item, Query, Transaction,
-    Value, WriteOp,
+    self, AttributeCheck, Change, Condition, Direction, EngineError, Index, Item, Query,
+    Transaction, Value, WriteOp, set,
 };
 use super::idempotency::{self, ScopedKey};
 use super::keys::{self, IdempotentWrite};
 use super::ownership::{account_of, active_customer_of, refused};
-use super::records::{self, STATUS, SUB, UPDATED_AT};
+use super::records::{self, STATUS, SUB, UPDATED_AT, VERSION};
 use super::{Store, StoreError, Written};
 use crate::domain::{Access, NewOrder, Order, OrderId, OrderStatus, Timestamp, Username};
+
+/// How often a placement claims an unclaimed profile and tries again.
+const CLAIM_ROUNDS: usize = 3;
 
 /// One page of a customer's orders, newest first. `customer` is present on
 /// the first page only.
@@ -34,15 +37,21 @@ impl Store {
         access: &Access,
         idempotency_key: Option<ScopedKey<'_>>,
     ) -> Result<Written<Order>, StoreError> {
-        let placed = self.try_place(&new, access, idempotency_key).await;
-        match (placed, access.account()) {
-            // The customer's profile belongs to nobody yet: claim it, then place.
-            (Err(StoreError::Unclaimed), Some(account)) => {
-                self.claim(&new.username, account).await?;
-                self.try_place(&new, access, idempotency_key).await
+        // The customer's profile belongs to nobody yet: claim it, then
+        // place. It can lose its owner again meanwhile (an admin deleted and
+        // registered it anew), so a few rounds, then a retry-later answer.
+        for _ in 0..CLAIM_ROUNDS {
+            let placed = self.try_place(&new, access, idempotency_key).await;
+            match (placed, access.account()) {
+                (Err(StoreError::Unclaimed), Some(account)) => {
+                    self.claim(&new.username, account).await?;
+                }
+                (placed, _) => return placed,
             }
-            (placed, _) => placed,
         }
+        Err(StoreError::Unavailable(anyhow::anyhow!(
+            "the customer's profile kept losing its owner while an order was placed"
+        )))
     }
 
     async fn try_place(
@@ -61,6 +70,7 @@ impl Store {
             created_at,
             updated_at: None,
             account: access.account().cloned(),
+            version: 1,
         };
         let order_item = records::order_item(&order);
         let mut transaction = Transaction::default();
@@ -135,8 +145,10 @@ impl Store {
             if !keys::is_customer_sort_key(sk) || records::is_being_deleted(&item) {
                 return Err(StoreError::UserNotFound);
             }
-            let customer = records::user_from_item(&item)?;
+            let mut customer = records::user_from_item(&item)?;
             self.own_profile(&customer, access).await?;
+            // Claimed just now, if it was nobody's.
+            customer.account = customer.account.or_else(|| access.account().cloned());
             Some(customer)
         } else {
             None
@@ -144,8 +156,12 @@ impl Store {
         let mut orders = items
             .map(|item| records::order_from_item(&item))
             .collect::<Result<Vec<_>, _>>()?;
-        if !first_page {
-            self.own_later_page(username, &orders, access).await?;
+        let profile = match &customer {
+            Some(customer) => Some(customer.clone()),
+            None => self.own_later_page(username, &orders, access).await?,
+        };
+        if let (Some(profile), Some(_)) = (&profile, access.account()) {
+            orders.retain(|order| belongs_to_profile(order, profile));
         }
         let next = if orders.len() > limit {
             orders.truncate(limit);
@@ -162,16 +178,16 @@ impl Store {
 
     /// A later page holds no profile to check: its orders must carry the
     /// caller's account, or (orders without one, or no orders) the profile
-    /// is read and checked. A page token is only an order id: anyone can
-    /// make one.
+    /// is read and checked, and returned. A page token is only an order id:
+    /// anyone can make one.
     async fn own_later_page(
         &self,
         username: &Username,
         orders: &[Order],
         access: &Access,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<crate::domain::User>, StoreError> {
         let Some(account) = access.account() else {
-            return Ok(());
+            return Ok(None);
         };
         if orders
             .iter()
@@ -180,9 +196,9 @@ impl Store {
             return Err(StoreError::Forbidden);
         }
         if orders.is_empty() || orders.iter().any(|order| order.account.is_none()) {
-            return self.own_profile_of(username, access).await;
+            return self.own_profile_of(username, access).await.map(Some);
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Reads an order from its customer's partition, or, when the customer
@@ -240,7 +256,8 @@ impl Store {
             // An order placed without an account: check (or claim) the
             // profile, then move it and record the account on it.
             Err(StoreError::Unclaimed) => {
-                self.own_profile_of(owner, access).await?;
+                let order = self.order(id, Some(owner)).await?;
+                self.own_order(&order, access).await?;
                 self.try_move(owner, id, to, access, Binding::UnboundOrder)
                     .await
             }
@@ -271,25 +288,28 @@ impl Store {
             STATUS,
             from.iter().copied().map(records::status_value).collect(),
         )];
-        let mut set = vec![
-            (STATUS, records::status_value(to)),
-            (UPDATED_AT, records::timestamp_value(Timestamp::now())),
+        let mut changes = vec![
+            set(STATUS, records::status_value(to)),
+            set(UPDATED_AT, records::timestamp_value(Timestamp::now())),
+            // In the same write as the move: subscribers order an order's
+            // events by it.
+            (VERSION, Change::Increment),
         ];
         if let Some(account) = account_of(access) {
             match binding {
                 Binding::OwnedOrder => checks.push(AttributeCheck::equals(SUB, account)),
                 Binding::UnboundOrder => {
                     checks.push(AttributeCheck::Absent(SUB));
-                    set.push((SUB, account));
+                    changes.push(set(SUB, account));
                 }
             }
         }
         if let Some(trace_parent) = records::current_trace_parent() {
-            set.push((records::TRACE_PARENT, trace_parent));
+            changes.push(set(records::TRACE_PARENT, trace_parent));
         }
         match self
             .engine
-            .update(&key, set, Condition::ExistsAnd(checks))
+            .update(&key, changes, Condition::ExistsAnd(checks))
             .await
         {
             Ok(item) => records::order_from_item(&item),
@@ -318,6 +338,13 @@ impl Store {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+/// An order placed without an account belongs to the profile's owner only
+/// if it is not older than the profile: an older one was left behind by an
+/// earlier account of the same name.
+pub(super) fn belongs_to_profile(order: &Order, profile: &crate::domain::User) -> bool {
+    order.account.is_some() || order.created_at >= profile.created_at
 }
 
 /// Whether a customer's move expects the order to carry their account, or

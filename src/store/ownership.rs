@@ -7,7 +7,8 @@
 //! accounts were recorded) is claimed by the first account that uses it
 //! under its username, atomically: after that, only that account may.
 
-use super::engine::{AttributeCheck, Condition, EngineError, Item, Value};
+use super::engine::{AttributeCheck, Condition, EngineError, Item, Value, set};
+use super::orders::belongs_to_profile;
 use super::records::{self, DELETING, SUB};
 use super::{Store, StoreError, keys};
 use crate::domain::{Access, AccountId, Order, User, Username};
@@ -74,7 +75,7 @@ impl Store {
             .engine
             .update(
                 &keys::customer(username),
-                vec![(SUB, records::account_value(account))],
+                vec![set(SUB, records::account_value(account))],
                 active_customer(&Access::Account(account.clone())),
             )
             .await;
@@ -100,7 +101,14 @@ impl Store {
         match &order.account {
             Some(owner) if owner == account => Ok(()),
             Some(_) => Err(StoreError::Forbidden),
-            None => self.own_profile_of(&order.owner, access).await,
+            None => {
+                let profile = self.own_profile_of(&order.owner, access).await?;
+                if belongs_to_profile(order, &profile) {
+                    Ok(())
+                } else {
+                    Err(StoreError::Forbidden)
+                }
+            }
         }
     }
 
@@ -109,11 +117,12 @@ impl Store {
         &self,
         username: &Username,
         access: &Access,
-    ) -> Result<(), StoreError> {
+    ) -> Result<User, StoreError> {
         match self.engine.get(&keys::customer(username)).await? {
             Some(item) if !records::is_being_deleted(&item) => {
-                self.own_profile(&records::user_from_item(&item)?, access)
-                    .await
+                let profile = records::user_from_item(&item)?;
+                self.own_profile(&profile, access).await?;
+                Ok(profile)
             }
             _ => Err(StoreError::UserNotFound),
         }

@@ -20,6 +20,9 @@ pub const ORDER_ID: &str = "OrderId";
 pub const STATUS: &str = "Status";
 pub const AMOUNT: &str = "Amount";
 pub const NUMBER_ITEMS: &str = "NumberItems";
+/// An order's version: 1 when placed, one more with each move. Orders
+/// written before it existed count as version 1.
+pub const VERSION: &str = "Version";
 /// The W3C `traceparent` of the request that last wrote an order, so the
 /// notification it causes joins that trace. Absent when tracing is off.
 pub const TRACE_PARENT: &str = "TraceParent";
@@ -87,6 +90,7 @@ pub fn order_item(order: &Order) -> Item {
         attribute(STATUS, status_value(order.status)),
         attribute(AMOUNT, Value::N(order.amount.to_text())),
         attribute(NUMBER_ITEMS, Value::N(order.items.get().to_string())),
+        attribute(VERSION, Value::N(order.version.to_string())),
     ]);
     if let Some(updated_at) = order.updated_at {
         item.insert(UPDATED_AT.to_owned(), s(updated_at.to_string()));
@@ -149,6 +153,10 @@ pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
         created_at: required(item, CREATED_AT, text, Timestamp::parse)?,
         updated_at: optional(item, UPDATED_AT, Timestamp::parse)?,
         account: optional(item, SUB, AccountId::parse)?,
+        version: match number(item, VERSION) {
+            None => 1,
+            Some(raw) => raw.parse().map_err(|_| corrupt(VERSION))?,
+        },
     })
 }
 
@@ -244,6 +252,7 @@ mod tests {
             created_at: Timestamp::now(),
             updated_at: Some(Timestamp::now()),
             account: None,
+            version: 3,
         };
         let item = order_item(&order);
         assert_eq!(item.get(AMOUNT), Some(&Value::N("19.99".into())));

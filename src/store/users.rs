@@ -3,7 +3,7 @@
 
 use super::engine::{
     self, AttributeCheck, Condition, Direction, EngineError, Index, Query, Transaction, Value,
-    WriteOp,
+    WriteOp, set,
 };
 use super::idempotency::{self, ScopedKey};
 use super::keys::{self, IdempotentWrite};
@@ -15,7 +15,7 @@ use crate::domain::{Access, Address, Email, NewUser, Timestamp, User, Username};
 /// Orders removed per transaction when a user is deleted: DynamoDB's limit
 /// of 100 items per transaction, less the check that the run still owns
 /// the deletion.
-const DELETE_CHUNK: usize = super::dynamodb::MAX_TRANSACTION_ITEMS - 1;
+const DELETE_CHUNK: usize = engine::MAX_TRANSACTION_ITEMS - 1;
 
 /// A deletion under way: the token it marked the profile with. Every step
 /// is conditioned on the profile still carrying it, so a run that another
@@ -110,11 +110,15 @@ impl Store {
         address: &Address,
         access: &Access,
     ) -> Result<User, StoreError> {
-        let mut set = vec![(ADDRESS, Value::S(address.as_str().to_owned()))];
-        set.extend(access.account().map(|a| (SUB, records::account_value(a))));
+        let mut changes = vec![set(ADDRESS, Value::S(address.as_str().to_owned()))];
+        changes.extend(
+            access
+                .account()
+                .map(|a| set(SUB, records::account_value(a))),
+        );
         let result = self
             .engine
-            .update(&keys::customer(username), set, active_customer(access))
+            .update(&keys::customer(username), changes, active_customer(access))
             .await;
         match result {
             Ok(item) => records::user_from_item(&item),
@@ -145,15 +149,19 @@ impl Store {
         access: &Access,
     ) -> Result<DeletionRun, StoreError> {
         let token = ulid::Ulid::generate().to_string();
-        let mut set = vec![(DELETING, Value::S(token))];
+        let mut changes = vec![set(DELETING, Value::S(token))];
         let mut checks = vec![AttributeCheck::Absent(DELETING)];
         if let Some(account) = access.account() {
-            set.push((SUB, records::account_value(account)));
+            changes.push(set(SUB, records::account_value(account)));
             checks.push(owned_by_or_unclaimed(account));
         }
         let marked = self
             .engine
-            .update(&keys::customer(username), set, Condition::ExistsAnd(checks))
+            .update(
+                &keys::customer(username),
+                changes,
+                Condition::ExistsAnd(checks),
+            )
             .await;
         let profile = match marked {
             Ok(profile) => profile,

@@ -298,3 +298,12 @@ pub fn notification_batch(size: usize) {
         &[("BatchSize", Unit::Count, Stat::Sample, size as f64)],
     );
 }
+
+/// Change records a source lost before they were published: expired from
+/// the embedded feed, or trimmed from a stream while the reader was away.
+pub fn changes_lost(source: &'static str, count: usize) {
+    record(
+        || vec![("Source", source.to_owned())],
+        &[("ChangesLost", Unit::Count, Stat::Sum, count as f64)],
+    );
+}

@@ -301,6 +301,8 @@ async fn the_embedded_default_logs_an_event_per_placed_order() {
     let event = running.wait_for_log(is_event_for(&order));
     assert_eq!(event["event_type"], "OrderPlaced");
     let payload: Value = serde_json::from_str(event["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["version"], 1, "{payload}");
+    let payload: Value = serde_json::from_str(event["payload"].as_str().unwrap()).unwrap();
     assert_eq!(payload["username"], "john");
     assert!(
         !event.to_string().contains("john@example.com"),
@@ -312,15 +314,50 @@ async fn the_embedded_default_logs_an_event_per_placed_order() {
 #[tokio::test]
 async fn a_change_not_yet_published_is_published_after_a_restart() {
     let data_dir = TempDir::new().unwrap();
-    let unpublished = start_with(&data_dir, &[("NOTIFICATIONS_SOURCE", "off")]);
-    let order = place_order(&crate::helpers::http_client(), &unpublished.address).await;
-    assert_eq!(unpublished.terminate().code(), Some(0));
+    // SNS refuses every connection: the change stays in the feed.
+    let failing = start_with(
+        &data_dir,
+        &[
+            ("NOTIFICATIONS_PUBLISHER", "aws"),
+            (
+                "ORDER_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:unreachable",
+            ),
+            ("AWS_ENDPOINT_URL_SNS", "http://127.0.0.1:1"),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", "http://127.0.0.1:1"),
+        ],
+    );
+    let order = place_order(&crate::helpers::http_client(), &failing.address).await;
+    failing.wait_for_log(|event| event["message"] == "order changes not published; retrying");
+    assert_eq!(failing.terminate().code(), Some(0));
 
     let restarted = start(&data_dir);
 
     let event = restarted.wait_for_log(is_event_for(&order));
     assert_eq!(event["event_type"], "OrderPlaced");
     assert_eq!(restarted.terminate().code(), Some(0));
+}
+
+/// With notifications off the embedded engine records no changes (nothing
+/// would ever read or forget them): turning them on later publishes what
+/// happens from then on, not a backlog.
+#[tokio::test]
+async fn with_notifications_off_no_change_is_recorded() {
+    let data_dir = TempDir::new().unwrap();
+    let off = start_with(&data_dir, &[("NOTIFICATIONS_SOURCE", "off")]);
+    let unrecorded = place_order(&crate::helpers::http_client(), &off.address).await;
+    assert_eq!(off.terminate().code(), Some(0));
+
+    let on = start(&data_dir);
+    let recorded = place_order(&crate::helpers::http_client(), &on.address).await;
+    // The feed publishes in order: the first order's event would come first.
+    let first_event = on.wait_for_log(|event| event["message"] == "order event");
+    assert_eq!(
+        first_event["order_id"],
+        recorded.as_str(),
+        "{unrecorded} was not recorded"
+    );
+    assert_eq!(on.terminate().code(), Some(0));
 }
 
 #[tokio::test]

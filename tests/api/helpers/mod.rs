@@ -1,8 +1,11 @@
 //! Spawns the real application on a random port, against either engine, and
 //! talks plain HTTP to it.
 
+pub mod aws;
+pub mod aws_proxy;
+pub mod fake_streams;
 pub mod jwt;
-pub mod stale_index;
+pub mod recorder;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

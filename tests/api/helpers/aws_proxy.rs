@@ -1,0 +1,202 @@
+//! An HTTP proxy in front of moto that behaves as AWS does where moto is
+//! kinder, and counts what goes through it by operation:
+//!
+//! - `StaleIndex`: DynamoDB's global secondary indexes are eventually
+//!   consistent ("Read consistency for global secondary indexes"); moto's
+//!   never lag. Every GSI1 query is answered with the first answer it got.
+//! - `Outage`: the service behind it is down (a 5xx answer) for a while,
+//!   counted from the first request it refuses.
+//! - `Refuse`: the service refuses every request for good (a 4xx answer).
+//!
+//! Requests are forwarded byte for byte (moto checks no signature).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    Pass,
+    StaleIndex,
+    Outage {
+        lasting: Duration,
+        status: u16,
+        body: &'static str,
+    },
+    Refuse {
+        status: u16,
+        body: &'static str,
+    },
+}
+
+pub struct AwsProxy {
+    pub endpoint: String,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    refused: Arc<Mutex<usize>>,
+}
+
+struct State {
+    upstream: String,
+    behaviour: Behaviour,
+    client: reqwest::Client,
+    answers: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    refused: Arc<Mutex<usize>>,
+    outage_began: Mutex<Option<Instant>>,
+}
+
+impl AwsProxy {
+    pub fn serve(upstream: String, behaviour: Behaviour) -> Self {
+        let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let refused: Arc<Mutex<usize>> = Arc::default();
+        let state = Arc::new(State {
+            upstream,
+            behaviour,
+            client: super::http_client(),
+            answers: Mutex::default(),
+            counts: Arc::clone(&counts),
+            refused: Arc::clone(&refused),
+            outage_began: Mutex::default(),
+        });
+        let (listener, endpoint) = super::loopback();
+        let server = HttpServer::new(move || {
+            let state = Arc::clone(&state);
+            App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
+                let state = Arc::clone(&state);
+                async move { state.handle(request, body).await }
+            }))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("the proxy listens")
+        .run();
+        super::run_in_background(server);
+        Self {
+            endpoint,
+            counts,
+            refused,
+        }
+    }
+
+    /// Requests by operation (`GetRecords`, `UpdateItem`, `PublishBatch`...).
+    pub fn counts(&self) -> HashMap<String, usize> {
+        self.counts.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, operation: &str) -> usize {
+        self.counts().get(operation).copied().unwrap_or(0)
+    }
+
+    /// Requests answered with the outage's or the refusal's error.
+    pub fn refused(&self) -> usize {
+        *self.refused.lock().unwrap()
+    }
+}
+
+impl State {
+    async fn handle(&self, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+        let operation = operation(&request, &body);
+        *self
+            .counts
+            .lock()
+            .unwrap()
+            .entry(operation.clone())
+            .or_insert(0) += 1;
+        match &self.behaviour {
+            Behaviour::Refuse { status, body } => return self.refuse(*status, body),
+            Behaviour::Outage {
+                lasting,
+                status,
+                body,
+            } => {
+                let began = *self
+                    .outage_began
+                    .lock()
+                    .unwrap()
+                    .get_or_insert_with(Instant::now);
+                if began.elapsed() < *lasting {
+                    return self.refuse(*status, body);
+                }
+            }
+            Behaviour::StaleIndex if is_gsi1_query(&operation, &body) => {
+                if let Some(stale) = self.answers.lock().unwrap().get(body.as_ref()) {
+                    return reply(200, "application/x-amz-json-1.0", stale.clone());
+                }
+            }
+            _ => {}
+        }
+        let mut forwarded = self.client.request(
+            reqwest::Method::from_bytes(request.method().as_str().as_bytes())
+                .unwrap_or(reqwest::Method::POST),
+            format!("{}{}", self.upstream, request.uri()),
+        );
+        for (name, value) in request.headers() {
+            if name != "host" {
+                forwarded = forwarded.header(name.as_str(), value.as_bytes());
+            }
+        }
+        let Ok(answer) = forwarded.body(body.to_vec()).send().await else {
+            return HttpResponse::BadGateway().finish();
+        };
+        let status = answer.status().as_u16();
+        let content_type = answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = answer.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        if matches!(self.behaviour, Behaviour::StaleIndex)
+            && is_gsi1_query(&operation, &body)
+            && status == 200
+        {
+            self.answers
+                .lock()
+                .unwrap()
+                .insert(body.to_vec(), bytes.clone());
+        }
+        reply(status, &content_type, bytes)
+    }
+
+    fn refuse(&self, status: u16, body: &'static str) -> HttpResponse {
+        *self.refused.lock().unwrap() += 1;
+        let content_type = if body.starts_with('<') {
+            "text/xml"
+        } else {
+            "application/x-amz-json-1.0"
+        };
+        reply(status, content_type, body.as_bytes().to_vec())
+    }
+}
+
+/// The operation a request names: `X-Amz-Target` for JSON protocols,
+/// `Action=` for the query protocol (SNS).
+fn operation(request: &HttpRequest, body: &[u8]) -> String {
+    if let Some(target) = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
+        return target.rsplit('.').next().unwrap_or(target).to_owned();
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn is_gsi1_query(operation: &str, body: &[u8]) -> bool {
+    operation == "Query"
+        && serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|query| query["IndexName"] == "GSI1")
+}
+
+fn reply(status: u16, content_type: &str, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+        .content_type(content_type)
+        .body(body)
+}
