@@ -4,8 +4,10 @@
 //! Data flows one way: `http` parses requests into `domain` values and calls
 //! the `store`, which writes the single-table model through an engine.
 
-pub mod auth;
-pub mod aws;
+// What the binary and the tests use is public; the rest is the crate's own,
+// so the compiler reports what nothing uses.
+pub(crate) mod auth;
+pub(crate) mod aws;
 pub mod config;
 pub mod domain;
 pub mod healthcheck;
@@ -14,3 +16,15 @@ pub mod notify;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+
+/// An error and its causes on one line, for a message to an operator.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use tokio::sync::watch;
 
-use ecommerce_service::config::Settings;
+use ecommerce_service::config::{self, Cli, CliError, Command, Settings};
 use ecommerce_service::healthcheck;
 use ecommerce_service::http::openapi;
 use ecommerce_service::notify::Notifier;
@@ -10,42 +10,41 @@ use ecommerce_service::startup::Application;
 use ecommerce_service::telemetry;
 
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        None | Some("serve") => serve(),
-        Some("healthcheck") => healthcheck(),
-        Some("openapi") => {
-            print!("{}", openapi::spec_json());
-            ExitCode::SUCCESS
+    let cli = match Cli::from_env() {
+        Ok(cli) => cli,
+        Err(CliError::Usage(usage)) => {
+            // --help and --version print and succeed; a mistake prints and fails.
+            let _ = usage.print();
+            return ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2));
         }
-        Some(other) => {
-            eprintln!(
-                "unknown command {other:?}; usage: ecommerce-service [serve|healthcheck|openapi]"
-            );
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// Probes the service on `PORT` (as the server reads it) for container health checks.
-fn healthcheck() -> ExitCode {
-    let port = match Settings::from_env() {
-        Ok(settings) => settings.port,
-        Err(error) => {
+        Err(CliError::Config(error)) => {
             eprintln!("configuration error: {error}");
             return ExitCode::from(2);
         }
     };
+    match cli.command.clone().unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli),
+        Command::Healthcheck => healthcheck(cli.settings.port),
+        Command::Openapi => {
+            print!("{}", openapi::spec_json());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Probes the service on `port` (as the server reads it) for container health checks.
+fn healthcheck(port: u16) -> ExitCode {
     match healthcheck::check(port) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
-            eprintln!("unhealthy: {reason}");
+            eprintln!("unhealthy: {}", ecommerce_service::error_chain(&reason));
             ExitCode::FAILURE
         }
     }
 }
 
-fn serve() -> ExitCode {
-    let settings = match Settings::from_env() {
+fn serve(cli: Cli) -> ExitCode {
+    let settings = match config::validate(cli.settings) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("configuration error: {error}");

@@ -53,7 +53,7 @@ impl Application {
                 .configure(|config| http::configure(config, document.clone()))
                 .default_service(web::to(http::route_not_found))
                 .wrap(from_fn(http::limits::header_size))
-                .wrap(from_fn(http::request_id::echo))
+                .wrap(from_fn(crate::telemetry::request_id::echo))
                 .wrap(TracingLogger::<RequestSpan>::new())
         })
         .shutdown_timeout(settings.shutdown_timeout.as_secs())

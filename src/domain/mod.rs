@@ -32,6 +32,37 @@ pub use timestamp::Timestamp;
 pub use user::{NewUser, User};
 pub use username::Username;
 
+/// Each type parses with `str::parse` too, so the edge names a field once
+/// and lets the type say what it accepts.
+macro_rules! from_str_by_parse {
+    ($($type:ty),* $(,)?) => {
+        $(
+            impl std::str::FromStr for $type {
+                type Err = ParseError;
+
+                fn from_str(raw: &str) -> Result<Self, ParseError> {
+                    Self::parse(raw)
+                }
+            }
+        )*
+    };
+}
+
+from_str_by_parse!(
+    AccountId,
+    Address,
+    Amount,
+    Email,
+    IdempotencyKey,
+    ItemCount,
+    Name,
+    OrderId,
+    OrderStatus,
+    PageToken,
+    Timestamp,
+    Username,
+);
+
 /// Why a raw value was rejected. `field` is filled in by whoever knows which
 /// input the value came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

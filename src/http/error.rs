@@ -128,6 +128,39 @@ impl ApiError {
     }
 }
 
+/// What every users and orders route may answer besides its own answers:
+/// declared once for the API document (the answers themselves are
+/// `ApiError`s, so the variants are never built).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum RouteErrors {
+    /// UNAUTHORIZED: a missing or invalid bearer token (AUTH_MODE=jwt).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// FORBIDDEN: the token's account may not act on this data.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// SERVICE_UNAVAILABLE: storage throttled, unreachable or overloaded; see Retry-After.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// What every route with a JSON body may answer about the body itself, for
+/// the API document.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyErrors {
+    /// MALFORMED_JSON: the body is not JSON.
+    #[response(status = 400)]
+    Malformed(ErrorBody),
+    /// PAYLOAD_TOO_LARGE: a body over 16 KiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// UNSUPPORTED_MEDIA_TYPE: a Content-Type other than JSON.
+    #[response(status = 415)]
+    NotJson(ErrorBody),
+}
+
 /// Every error response: `{"message","success":false,"status","error":{"code","details"?}}`.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {

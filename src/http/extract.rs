@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::str::FromStr;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -12,7 +13,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::domain::IdempotencyKey;
+use crate::domain::{IdempotencyKey, ParseError};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -130,9 +131,23 @@ fn data_error_reason(error: &serde_json::Error) -> String {
     }
 }
 
-/// A value that must be present, or a 422 naming it.
-pub fn required<T>(field: &str, value: Option<T>) -> Result<T, ApiError> {
-    value.ok_or_else(|| ApiError::missing(field))
+/// A required input, parsed into its domain type: a 422 naming `name` when
+/// it is missing or invalid.
+pub fn field<T>(name: &str, raw: Option<impl AsRef<str>>) -> Result<T, ApiError>
+where
+    T: FromStr<Err = ParseError>,
+{
+    let raw = raw.ok_or_else(|| ApiError::missing(name))?;
+    raw.as_ref().parse().map_err(ApiError::invalid(name))
+}
+
+/// An optional input: absent stays absent, present must parse.
+pub fn optional_field<T>(name: &str, raw: Option<impl AsRef<str>>) -> Result<Option<T>, ApiError>
+where
+    T: FromStr<Err = ParseError>,
+{
+    raw.map(|raw| raw.as_ref().parse().map_err(ApiError::invalid(name)))
+        .transpose()
 }
 
 const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
@@ -147,9 +162,7 @@ pub fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, 
         field: IDEMPOTENCY_HEADER.into(),
         reason: "must be printable ASCII".into(),
     })?;
-    IdempotencyKey::parse(raw)
-        .map(Some)
-        .map_err(ApiError::invalid(IDEMPOTENCY_HEADER))
+    field(IDEMPOTENCY_HEADER, Some(raw)).map(Some)
 }
 
 /// `201 Created`, marked when it repeats an earlier write's answer.

@@ -1,15 +1,14 @@
 //! The HTTP edge: routes, extractors, error mapping and the API document.
 
-pub mod auth;
-pub mod error;
-pub mod extract;
-pub mod health;
-pub mod limits;
+mod auth;
+mod error;
+pub(crate) mod extract;
+mod health;
+pub(crate) mod limits;
 pub mod openapi;
-pub mod orders;
-pub mod request_id;
-pub mod users;
-pub mod views;
+mod orders;
+mod users;
+mod views;
 
 use actix_web::{HttpResponse, web};
 
@@ -22,30 +21,14 @@ pub fn configure(config: &mut web::ServiceConfig, document: utoipa::openapi::Ope
         .service(resource("/", "GET").route(web::get().to(health::root)))
         .service(resource("/health/live", "GET").route(web::get().to(health::live)))
         .service(resource("/health/ready", "GET").route(web::get().to(health::ready)))
-        .service(resource("/add_user", "POST").route(web::post().to(users::add_user)))
-        .service(resource("/add-user", "POST").route(web::post().to(users::add_user)))
-        .service(resource("/edit-address", "POST").route(web::post().to(users::edit_address)))
-        .service(
-            resource("/users/{username}", "GET, DELETE")
-                .route(web::get().to(users::get_user))
-                .route(web::delete().to(users::delete_user)),
-        )
-        .service(
-            resource("/orders", "GET, POST")
-                .route(web::get().to(orders::list_orders))
-                .route(web::post().to(orders::place_order)),
-        )
-        .service(
-            resource("/orders/{order_id}", "GET, PUT")
-                .route(web::get().to(orders::get_order))
-                .route(web::put().to(orders::update_order)),
-        )
+        .configure(users::configure)
+        .configure(orders::configure)
         .configure(|config| openapi::configure(config, document));
 }
 
 /// `allow` lists the resource's methods for the `Allow` header of its 405s
 /// (RFC 9110); keep it in step with the routes added to the resource.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+pub(crate) fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     let paths = if path == "/" {
         vec![path.to_owned()]
     } else {

@@ -5,13 +5,14 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::allow;
-use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, created, idempotency_key, required};
+use super::error::{ApiError, BodyErrors, ErrorBody, RouteErrors};
+use super::extract::{JsonBody, created, field, idempotency_key, optional_field};
+use super::resource;
 use super::views::{
     Envelope, ListingEntry, OrderFetched, OrderView, OrdersListing, RecipientView, UserView,
 };
 use crate::auth::Caller;
-use crate::domain::{Amount, ItemCount, NewOrder, OrderId, OrderStatus, PageToken, Username};
+use crate::domain::{NewOrder, OrderId, OrderStatus, PageToken, Username};
 use crate::store::{ScopedKey, Store, StoreError};
 
 const DEFAULT_PAGE_SIZE: usize = 20;
@@ -78,13 +79,24 @@ pub struct GetOrderQuery {
     customer_id: Option<String>,
 }
 
-fn username(field: &str, raw: &str) -> Result<Username, ApiError> {
-    Username::parse(raw).map_err(ApiError::invalid(field))
+/// The order routes; a trailing slash is optional on each.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            resource("/orders", "GET, POST")
+                .route(web::get().to(list_orders))
+                .route(web::post().to(place_order)),
+        )
+        .service(
+            resource("/orders/{order_id}", "GET, PUT")
+                .route(web::get().to(get_order))
+                .route(web::put().to(update_order)),
+        );
 }
 
-/// An id that is not a ULID names no order.
+/// An id that is not an order id names no order.
 fn order_id(raw: &str) -> Result<OrderId, ApiError> {
-    OrderId::parse(raw).map_err(|_| ApiError::OrderNotFound)
+    raw.parse().map_err(|_| ApiError::OrderNotFound)
 }
 
 /// Place an order for an existing user.
@@ -94,6 +106,7 @@ fn order_id(raw: &str) -> Result<OrderId, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,126}[!-~])?$", description = "1 to 128 printable characters. A retry with the same key and body within 24 hours gets the first answer (with `Idempotent-Replayed: true`) and places nothing; a different body under the key is a 422 IDEMPOTENCY_KEY_REUSED.")),
     security(("bearer" = [])),
     responses(
+        RouteErrors, BodyErrors,
         (status = 201, description = "Order placed", body = Envelope<OrderView>, links(
             ("GetOrder" = (operation_id = "get_order", parameters(
                 ("order_id" = "$response.body#/data/OrderId"),
@@ -105,14 +118,8 @@ fn order_id(raw: &str) -> Result<OrderId, ApiError> {
             )),
             ("ListOrders" = (operation_id = "list_orders", parameters(("username" = "$request.body#/username")))),
         )),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
-        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field, or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
-        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn place_order(
@@ -122,11 +129,15 @@ pub async fn place_order(
     JsonBody(body): JsonBody<PlaceOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new_order = NewOrder {
-        amount: Amount::parse(required("amount", body.amount)?.as_str())
-            .map_err(ApiError::invalid("amount"))?,
-        items: ItemCount::parse(required("numItems", body.num_items)?.as_str())
-            .map_err(ApiError::invalid("numItems"))?,
-        username: username("username", &required("username", body.username)?)?,
+        amount: field(
+            "amount",
+            body.amount.as_ref().map(serde_json::Number::as_str),
+        )?,
+        items: field(
+            "numItems",
+            body.num_items.as_ref().map(serde_json::Number::as_str),
+        )?,
+        username: field("username", body.username)?,
     };
     let access = allow(caller.profile_access(&new_order.username))?;
     let key = idempotency_key(&request)?;
@@ -148,13 +159,11 @@ pub async fn place_order(
     params(ListOrdersQuery),
     security(("bearer" = [])),
     responses(
+        RouteErrors,
         (status = 200, description = "One page: the profile (first page only), then orders newest first", body = OrdersListing),
         (status = 400, description = "Malformed query or forged nextToken", body = ErrorBody),
-        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
-        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Invalid or missing parameter", body = ErrorBody),
-        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn list_orders(
@@ -163,7 +172,7 @@ pub async fn list_orders(
     query: web::Query<ListOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let username = username("username", &required("username", query.username)?)?;
+    let username: Username = field("username", query.username)?;
     let access = allow(caller.order_access(&username))?;
     let limit = match query.limit {
         None => DEFAULT_PAGE_SIZE,
@@ -208,13 +217,11 @@ pub async fn list_orders(
     params(("order_id" = String, Path, example = "01K9Z8Y7X6W5V4T3S2R1Q0P9N8"), GetOrderQuery),
     security(("bearer" = [])),
     responses(
+        RouteErrors,
         (status = 200, description = "The order", body = OrderFetched),
         (status = 400, description = "Malformed query string", body = ErrorBody),
-        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
-        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "Order not found", body = ErrorBody),
         (status = 422, description = "Invalid customer_id", body = ErrorBody),
-        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn get_order(
@@ -223,11 +230,7 @@ pub async fn get_order(
     path: web::Path<String>,
     query: web::Query<GetOrderQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = query
-        .into_inner()
-        .customer_id
-        .map(|raw| username("customer_id", &raw))
-        .transpose()?;
+    let owner: Option<Username> = optional_field("customer_id", query.into_inner().customer_id)?;
     let id = order_id(&path)?;
     let order = match &owner {
         Some(owner) => {
@@ -270,16 +273,11 @@ pub async fn get_order(
     request_body = UpdateOrderRequest,
     security(("bearer" = [])),
     responses(
+        RouteErrors, BodyErrors,
         (status = 200, description = "The updated order", body = Envelope<OrderView>),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
-        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "Order not found", body = ErrorBody),
         (status = 409, description = "The move is not allowed from the current status (a move to the current status is a 200)", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field or unknown status", body = ErrorBody),
-        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn update_order(
@@ -288,9 +286,8 @@ pub async fn update_order(
     path: web::Path<String>,
     JsonBody(body): JsonBody<UpdateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = username("username", &required("username", body.username)?)?;
-    let status = OrderStatus::parse(&required("status", body.status)?)
-        .map_err(ApiError::invalid("status"))?;
+    let owner: Username = field("username", body.username)?;
+    let status: OrderStatus = field("status", body.status)?;
     let access = allow(caller.move_access(&owner, status))?;
     let id = order_id(&path)?;
     let order = store.move_order(&owner, id, status, &access).await?;

@@ -5,11 +5,12 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::allow;
-use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, created, idempotency_key, required};
+use super::error::{ApiError, BodyErrors, ErrorBody, RouteErrors};
+use super::extract::{JsonBody, created, field, idempotency_key};
+use super::resource;
 use super::views::{DeletedUser, Envelope, UserView};
 use crate::auth::Caller;
-use crate::domain::{Address, Email, Name, NewUser, Username};
+use crate::domain::{Address, NewUser, Username};
 use crate::store::{ScopedKey, Store};
 
 #[derive(Deserialize, ToSchema)]
@@ -36,8 +37,17 @@ pub struct EditAddressQuery {
     new_address: Option<String>,
 }
 
-fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
-    Username::parse(raw).map_err(ApiError::invalid(field))
+/// The user routes; a trailing slash is optional on each.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/add_user", "POST").route(web::post().to(add_user)))
+        .service(resource("/add-user", "POST").route(web::post().to(add_user)))
+        .service(resource("/edit-address", "POST").route(web::post().to(edit_address)))
+        .service(
+            resource("/users/{username}", "GET, DELETE")
+                .route(web::get().to(get_user))
+                .route(web::delete().to(delete_user)),
+        );
 }
 
 /// Register a user. The username and the email must both be unused.
@@ -48,6 +58,7 @@ fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,126}[!-~])?$", description = "1 to 128 printable characters. A retry with the same key and body within 24 hours gets the first answer (with `Idempotent-Replayed: true`) and writes nothing; a different body under the key is a 422 IDEMPOTENCY_KEY_REUSED.")),
     security(("bearer" = [])),
     responses(
+        RouteErrors, BodyErrors,
         (status = 201, description = "User created", body = Envelope<UserView>, links(
             ("GetUser" = (operation_id = "get_user", parameters(("username" = "$response.body#/data/Username")))),
             ("PlaceOrder" = (operation_id = "place_order",
@@ -56,14 +67,9 @@ fn parse_username(field: &str, raw: &str) -> Result<Username, ApiError> {
             ("EditAddress" = (operation_id = "edit_address", parameters(("username" = "$response.body#/data/Username")))),
             ("DeleteUser" = (operation_id = "delete_user", parameters(("username" = "$response.body#/data/Username")))),
         )),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
         (status = 403, description = "FORBIDDEN: the token's user may not act on this user's data; EMAIL_NOT_VERIFIED: a customer registers with an ID token whose verified email is the body's", body = ErrorBody),
         (status = 409, description = "USERNAME_TAKEN or EMAIL_TAKEN (details.conflicts lists both when both are taken)", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field, or IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
-        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn add_user(
@@ -73,9 +79,9 @@ pub async fn add_user(
     JsonBody(body): JsonBody<AddUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new_user = NewUser {
-        email: Email::parse(&required("email", body.email)?).map_err(ApiError::invalid("email"))?,
-        name: Name::parse(&required("name", body.name)?).map_err(ApiError::invalid("name"))?,
-        username: parse_username("username", &required("username", body.username)?)?,
+        email: field("email", body.email)?,
+        name: field("name", body.name)?,
+        username: field("username", body.username)?,
     };
     let access = allow(caller.profile_access(&new_user.username))?;
     if !caller.may_register_email(&new_user.email) {
@@ -98,12 +104,10 @@ pub async fn add_user(
     params(("username" = String, Path, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")),
     security(("bearer" = [])),
     responses(
+        RouteErrors,
         (status = 200, description = "The profile", body = Envelope<UserView>),
-        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
-        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Invalid username", body = ErrorBody),
-        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn get_user(
@@ -111,7 +115,7 @@ pub async fn get_user(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let username = parse_username("username", &path)?;
+    let username: Username = field("username", Some(path.as_str()))?;
     // Checked before the lookup: a 403 must not tell whether the user exists.
     let access = allow(caller.profile_access(&username))?;
     let user = store.user(&username, &access).await?;
@@ -127,13 +131,11 @@ pub async fn get_user(
     params(EditAddressQuery),
     security(("bearer" = [])),
     responses(
+        RouteErrors,
         (status = 200, description = "The updated profile", body = Envelope<UserView>),
         (status = 400, description = "Malformed query string", body = ErrorBody),
-        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
-        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Invalid or missing parameter", body = ErrorBody),
-        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn edit_address(
@@ -142,10 +144,9 @@ pub async fn edit_address(
     query: web::Query<EditAddressQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let username = parse_username("username", &required("username", query.username)?)?;
+    let username: Username = field("username", query.username)?;
     let access = allow(caller.profile_access(&username))?;
-    let address = Address::parse(&required("new_address", query.new_address)?)
-        .map_err(ApiError::invalid("new_address"))?;
+    let address: Address = field("new_address", query.new_address)?;
     let user = store.set_address(&username, &address, &access).await?;
     let message = format!("Address of user {} updated successfully", user.username);
     Ok(HttpResponse::Ok().json(Envelope::new(message, UserView::from(user))))
@@ -158,12 +159,10 @@ pub async fn edit_address(
     params(("username" = String, Path, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")),
     security(("bearer" = [])),
     responses(
+        RouteErrors,
         (status = 200, description = "Deleted", body = Envelope<DeletedUser>),
-        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", body = ErrorBody),
-        (status = 403, description = "The token's user may not act on this user's data", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Invalid username", body = ErrorBody),
-        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn delete_user(
@@ -171,7 +170,7 @@ pub async fn delete_user(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let username = parse_username("username", &path)?;
+    let username: Username = field("username", Some(path.as_str()))?;
     let access = allow(caller.profile_access(&username))?;
     store.delete_user(&username, &access).await?;
     let message = format!("User {username} deleted successfully");

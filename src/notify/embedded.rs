@@ -8,10 +8,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::backoff::Backoff;
-use super::error::{NotifyError, chain};
+use super::error::NotifyError;
 use super::event::OrderEvent;
 use super::publish::Publisher;
 use super::record::decode_body;
+use crate::error_chain as chain;
 use crate::store::embedded::EmbeddedEngine;
 
 const BATCH: usize = 100;

@@ -4,13 +4,13 @@
 //! (the embedded engine's change feed) are where the records come from.
 
 mod backoff;
-pub mod embedded;
+mod embedded;
 mod error;
-pub mod event;
-pub mod publish;
-pub mod record;
-pub mod sqs;
-pub mod streams;
+pub(crate) mod event;
+mod publish;
+mod record;
+mod sqs;
+mod streams;
 
 use tokio::sync::watch;
 

@@ -26,10 +26,11 @@ use futures_util::future::join_all;
 use tokio::sync::watch;
 
 use super::backoff::Backoff;
-use super::error::{NotifyError, chain};
+use super::error::NotifyError;
 use super::event::OrderEvent;
 use super::publish::Publisher;
 use super::record::decode_body;
+use crate::error_chain as chain;
 
 const WAIT_SECONDS: i32 = 20;
 const MAX_MESSAGES: i32 = 10;

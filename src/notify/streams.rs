@@ -34,10 +34,11 @@ use aws_sdk_dynamodbstreams::types::{
 use tokio::sync::watch;
 
 use super::backoff::Backoff;
-use super::error::{NotifyError, chain};
+use super::error::NotifyError;
 use super::event::OrderEvent;
 use super::publish::Publisher;
 use super::record::{ChangeKind, StreamRecord};
+use crate::error_chain as chain;
 use crate::store::engine::{Item, Value};
 use crate::store::{ShardPosition, Store, keys};
 use crate::telemetry::metrics;

@@ -344,6 +344,15 @@ pub fn number<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     }
 }
 
+/// An item holding only `key`'s attributes: a query's start position, or
+/// the item an update creates.
+pub fn key_item(key: &Key) -> Item {
+    Item::from([
+        (super::keys::PK.to_owned(), Value::S(key.pk.clone())),
+        (super::keys::SK.to_owned(), Value::S(key.sk.clone())),
+    ])
+}
+
 /// The primary key of an item.
 pub fn key_of(item: &Item) -> Option<Key> {
     Some(Key {

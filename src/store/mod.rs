@@ -4,15 +4,15 @@
 //! stream reader's `checkpoints`.
 
 mod checkpoints;
-pub mod dynamodb;
-pub mod embedded;
-pub mod engine;
+pub(crate) mod dynamodb;
+pub(crate) mod embedded;
+pub(crate) mod engine;
 mod error;
 mod idempotency;
-pub mod keys;
+pub(crate) mod keys;
 mod orders;
 mod ownership;
-pub mod records;
+pub(crate) mod records;
 mod users;
 
 use std::sync::{Arc, Mutex};

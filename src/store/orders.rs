@@ -3,7 +3,7 @@
 
 use super::engine::{
     self, AttributeCheck, Change, Condition, Direction, EngineError, Index, Item, Query,
-    Transaction, Value, WriteOp, set,
+    Transaction, WriteOp, key_item, set,
 };
 use super::idempotency::{self, ScopedKey};
 use super::keys::{self, IdempotentWrite};
@@ -72,7 +72,7 @@ impl Store {
             account: access.account().cloned(),
             version: 1,
         };
-        let order_item = records::order_item(&order);
+        let order_item = records::order_item(&order, records::current_trace_parent());
         let mut transaction = Transaction::default();
         // Built before the item moves into its Put: no copy without a key.
         let guard = idempotency::guard(
@@ -363,12 +363,4 @@ fn customer_refusal(current: Option<&Item>) -> StoreError {
         }
         current => refused(current),
     }
-}
-
-/// The key attributes of an item, as a query's start position.
-fn key_item(key: &keys::Key) -> Item {
-    Item::from([
-        (keys::PK.to_owned(), Value::S(key.pk.clone())),
-        (keys::SK.to_owned(), Value::S(key.sk.clone())),
-    ])
 }

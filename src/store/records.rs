@@ -41,7 +41,7 @@ pub const FINGERPRINT: &str = "Fingerprint";
 pub const ORIGINAL_PK: &str = "OriginalPK";
 pub const ORIGINAL_SK: &str = "OriginalSK";
 
-fn s(value: impl Into<String>) -> Value {
+fn string(value: impl Into<String>) -> Value {
     Value::S(value.into())
 }
 
@@ -52,15 +52,15 @@ fn attribute(name: &str, value: Value) -> (String, Value) {
 pub fn user_item(user: &User) -> Item {
     let key = keys::customer(&user.username);
     let mut item = Item::from([
-        attribute(PK, s(key.pk)),
-        attribute(SK, s(key.sk)),
-        attribute(USERNAME, s(user.username.as_str())),
-        attribute(EMAIL, s(user.email.as_str())),
-        attribute(NAME, s(user.name.as_str())),
-        attribute(CREATED_AT, s(user.created_at.to_string())),
+        attribute(PK, string(key.pk)),
+        attribute(SK, string(key.sk)),
+        attribute(USERNAME, string(user.username.as_str())),
+        attribute(EMAIL, string(user.email.as_str())),
+        attribute(NAME, string(user.name.as_str())),
+        attribute(CREATED_AT, string(user.created_at.to_string())),
     ]);
     if let Some(address) = &user.address {
-        item.insert(ADDRESS.to_owned(), s(address.as_str()));
+        item.insert(ADDRESS.to_owned(), string(address.as_str()));
     }
     if let Some(account) = &user.account {
         item.insert(SUB.to_owned(), account_value(account));
@@ -71,34 +71,36 @@ pub fn user_item(user: &User) -> Item {
 pub fn email_reservation_item(user: &User) -> Item {
     let key = keys::email_reservation(&user.email);
     Item::from([
-        attribute(PK, s(key.pk)),
-        attribute(SK, s(key.sk)),
-        attribute(USERNAME, s(user.username.as_str())),
+        attribute(PK, string(key.pk)),
+        attribute(SK, string(key.sk)),
+        attribute(USERNAME, string(user.username.as_str())),
     ])
 }
 
-pub fn order_item(order: &Order) -> Item {
+/// An order's item; `trace_parent` is the writing request's trace, when
+/// it is traced (so the notification the write causes can link to it).
+pub fn order_item(order: &Order, trace_parent: Option<Value>) -> Item {
     let key = keys::order(&order.owner, order.id);
     let (gsi1pk, gsi1sk) = keys::order_gsi1(&order.owner, order.id);
     let mut item = Item::from([
-        attribute(PK, s(key.pk)),
-        attribute(SK, s(key.sk)),
-        attribute(GSI1PK, s(gsi1pk)),
-        attribute(GSI1SK, s(gsi1sk)),
-        attribute(ORDER_ID, s(order.id.to_string())),
-        attribute(CREATED_AT, s(order.created_at.to_string())),
+        attribute(PK, string(key.pk)),
+        attribute(SK, string(key.sk)),
+        attribute(GSI1PK, string(gsi1pk)),
+        attribute(GSI1SK, string(gsi1sk)),
+        attribute(ORDER_ID, string(order.id.to_string())),
+        attribute(CREATED_AT, string(order.created_at.to_string())),
         attribute(STATUS, status_value(order.status)),
         attribute(AMOUNT, Value::N(order.amount.to_text())),
         attribute(NUMBER_ITEMS, Value::N(order.items.get().to_string())),
         attribute(VERSION, Value::N(order.version.to_string())),
     ]);
     if let Some(updated_at) = order.updated_at {
-        item.insert(UPDATED_AT.to_owned(), s(updated_at.to_string()));
+        item.insert(UPDATED_AT.to_owned(), string(updated_at.to_string()));
     }
     if let Some(account) = &order.account {
         item.insert(SUB.to_owned(), account_value(account));
     }
-    if let Some(trace_parent) = current_trace_parent() {
+    if let Some(trace_parent) = trace_parent {
         item.insert(TRACE_PARENT.to_owned(), trace_parent);
     }
     item
@@ -111,19 +113,19 @@ pub fn current_trace_parent() -> Option<Value> {
     }
     crate::telemetry::trace::outgoing(&tracing::Span::current())
         .remove("traceparent")
-        .map(s)
+        .map(string)
 }
 
 pub fn status_value(status: OrderStatus) -> Value {
-    s(status.as_str())
+    string(status.as_str())
 }
 
 pub fn account_value(account: &AccountId) -> Value {
-    s(account.as_str())
+    string(account.as_str())
 }
 
 pub fn timestamp_value(at: Timestamp) -> Value {
-    s(at.to_string())
+    string(at.to_string())
 }
 
 pub fn is_being_deleted(item: &Item) -> bool {
@@ -202,11 +204,11 @@ pub fn idempotency_item(
     item.remove(GSI1PK);
     item.remove(GSI1SK);
     item.extend([
-        attribute(PK, s(key.pk.clone())),
-        attribute(SK, s(key.sk.clone())),
+        attribute(PK, string(key.pk.clone())),
+        attribute(SK, string(key.sk.clone())),
         attribute(ORIGINAL_PK, original_pk),
         attribute(ORIGINAL_SK, original_sk),
-        attribute(FINGERPRINT, s(fingerprint)),
+        attribute(FINGERPRINT, string(fingerprint)),
         attribute(EXPIRES_AT, Value::N(expires_at.to_string())),
     ]);
     item
@@ -254,7 +256,7 @@ mod tests {
             account: None,
             version: 3,
         };
-        let item = order_item(&order);
+        let item = order_item(&order, None);
         assert_eq!(item.get(AMOUNT), Some(&Value::N("19.99".into())));
         assert_eq!(order_from_item(&item).unwrap(), order);
     }

@@ -3,6 +3,7 @@
 
 pub mod metrics;
 mod request;
+pub(crate) mod request_id;
 pub mod trace;
 
 pub use request::RequestSpan;

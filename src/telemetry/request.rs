@@ -8,8 +8,8 @@ use tracing::field::Empty;
 use tracing_actix_web::RootSpanBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::request_id;
 use super::{metrics, trace};
-use crate::http::request_id;
 
 /// The root span of each request: the server span of its trace, continuing
 /// the caller's `traceparent`. It names the route template, never the raw
@@ -42,7 +42,7 @@ impl RootSpanBuilder for RequestSpan {
                 "request",
                 http.method = %request.method(),
                 http.route = %route,
-                request_id = %request_id::of(request),
+                request_id = %request_id::resolve(request),
                 trace_id = Empty,
             );
             // Tracing is off, but the caller's trace id still joins the logs
@@ -60,7 +60,7 @@ impl RootSpanBuilder for RequestSpan {
             otel.kind = "server",
             http.method = %request.method(),
             http.route = %route,
-            request_id = %request_id::of(request),
+            request_id = %request_id::resolve(request),
             trace_id = Empty,
             span_id = Empty,
             http.response.status_code = Empty,

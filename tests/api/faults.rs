@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
+use crate::helpers::process::{Running, start_with};
 use crate::helpers::{http_client, moto_endpoint, status_and_json, unique};
-use crate::process::{Running, start_with};
 
 /// Per attempt, and per DynamoDB call with its retries (the service's budget).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);

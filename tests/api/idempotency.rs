@@ -7,9 +7,9 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::helpers::process::start_with;
 use crate::helpers::{EngineKind, TestApp, moto_endpoint, spawn_app, status_and_json};
 use crate::on_both_engines;
-use crate::process::start_with;
 
 on_both_engines!(
     a_retry_with_the_same_key_gets_the_first_answer_and_places_nothing,

@@ -1,21 +1,17 @@
 //! Identity is the account (`sub`), not the name: a username can pass to a
 //! new account, and that account sees none of the old one's data. Also:
-//! privacy by role, idempotency keys per caller, deletions that overlap,
-//! moves that repeat, and reads by id that follow the table, not the index.
+//! privacy by role, idempotency keys per caller, and emails a token proves.
 
 use std::time::Duration;
 
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::aws_proxy::{AwsProxy, Behaviour};
 use crate::helpers::jwt::{
     Jwks, SigningKey, account_claims, bearer, claims, id_claims, spawn_on_with_jwks, sub_of,
 };
-use crate::helpers::{EngineKind, TestApp, spawn_app, status_and_json};
+use crate::helpers::{EngineKind, TestApp, status_and_json};
 use crate::on_both_engines;
-use ecommerce_service::domain::{Access, Username};
-use ecommerce_service::store::StoreError;
 
 on_both_engines!(
     a_new_account_under_an_old_username_sees_none_of_its_data,
@@ -23,9 +19,6 @@ on_both_engines!(
     fulfilment_sees_only_what_shipping_needs,
     idempotency_keys_of_two_callers_never_meet,
     registration_needs_an_email_the_token_proves,
-    overlapping_deletions_lose_nothing_acknowledged,
-    a_retry_finishes_an_interrupted_deletion,
-    a_lookup_by_id_alone_sees_a_move_and_a_deletion_at_once,
 );
 
 /// An app in JWT mode on `engine`, and the key that signs its tokens.
@@ -408,169 +401,4 @@ impl Issuer {
     async fn send_owned(&self, token: String, request: RequestBuilder) -> (StatusCode, Value) {
         self.send(&token, request).await
     }
-}
-
-async fn overlapping_deletions_lose_nothing_acknowledged(engine: EngineKind) {
-    let app = spawn_app(engine).await;
-    app.given_user("john").await;
-    let first = app.given_order("john").await;
-    let john = Username::parse("john").unwrap();
-
-    // Deletion B marks the profile, then stalls.
-    let stalled = app.store.begin_deletion(&john, &Access::Any).await.unwrap();
-    // Deletion A joins the run and finishes it.
-    assert_eq!(app.delete("/users/john").await.status(), StatusCode::OK);
-    // john registers again, with the same email, and orders.
-    app.given_user("john").await;
-    let second = app.given_order("john").await;
-
-    // B wakes up: the run it joined is over, and the new account is not its to delete.
-    match app.store.finish_deletion(stalled).await {
-        Err(StoreError::UserNotFound) => {}
-        other => panic!("the stalled deletion must find its user gone, got {other:?}"),
-    }
-    let (status, listing) = status_and_json(app.get("/orders?username=john").await).await;
-    assert_eq!(status, StatusCode::OK, "{listing}");
-    let entries = listing["data"].as_array().expect("a listing");
-    let ids: Vec<&str> = entries[1..]
-        .iter()
-        .filter_map(|o| o["OrderId"].as_str())
-        .collect();
-    assert_eq!(
-        ids,
-        [second.as_str()],
-        "the new order survives; the old one is gone ({first})"
-    );
-    let (status, body) = status_and_json(app.add_user("jim", "john@example.com").await).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("EMAIL_TAKEN")),
-        "still reserved"
-    );
-}
-
-async fn a_retry_finishes_an_interrupted_deletion(engine: EngineKind) {
-    let app = spawn_app(engine).await;
-    app.given_user("john").await;
-    for _ in 0..3 {
-        app.given_order("john").await;
-    }
-    let john = Username::parse("john").unwrap();
-    // A deletion that marked the profile and died.
-    drop(app.store.begin_deletion(&john, &Access::Any).await.unwrap());
-    assert_eq!(
-        app.get("/users/john").await.status(),
-        StatusCode::NOT_FOUND,
-        "hidden while it is being deleted"
-    );
-    assert_eq!(
-        app.place_order("john", "1", 1).await.status(),
-        StatusCode::NOT_FOUND,
-        "no orders for it"
-    );
-
-    assert_eq!(
-        app.delete("/users/john").await.status(),
-        StatusCode::OK,
-        "the retry finishes it"
-    );
-    assert_eq!(
-        app.delete("/users/john").await.status(),
-        StatusCode::NOT_FOUND
-    );
-    app.given_user("john").await;
-    let (_, listing) = status_and_json(app.get("/orders?username=john").await).await;
-    assert_eq!(
-        listing["data"].as_array().unwrap().len(),
-        1,
-        "a new john starts with no orders: {listing}"
-    );
-}
-
-async fn a_lookup_by_id_alone_sees_a_move_and_a_deletion_at_once(engine: EngineKind) {
-    match engine {
-        EngineKind::Embedded => {
-            let app = spawn_app(engine).await;
-            app.given_user("john").await;
-            let id = app.given_order("john").await;
-            by_id_alone_follows_the_table(&app.client, &app.address, &id).await;
-        }
-        // Through a proxy whose GSI1 answers never change, as a lagging
-        // index's may not for a while.
-        EngineKind::DynamoDb => {
-            let index = AwsProxy::serve(crate::helpers::moto_endpoint(), Behaviour::StaleIndex);
-            let data_dir = tempfile::TempDir::new().unwrap();
-            let table = format!("stale-{}", ulid::Ulid::generate());
-            let service = crate::process::start_with(
-                &data_dir,
-                &[
-                    ("STORE", "dynamodb"),
-                    ("CREATE_TABLE", "true"),
-                    ("TABLE_NAME", &table),
-                    ("NOTIFICATIONS_SOURCE", "off"),
-                    ("AWS_ENDPOINT_URL_DYNAMODB", &index.endpoint),
-                ],
-            );
-            let client = crate::helpers::http_client();
-            let register = json!({"email": "john@example.com", "name": "John", "username": "john"});
-            let created = client
-                .post(format!("{}/add_user", service.address))
-                .json(&register)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(created.status(), StatusCode::CREATED);
-            let order = json!({"amount": 5.5, "numItems": 1, "username": "john"});
-            let placed = client
-                .post(format!("{}/orders", service.address))
-                .json(&order)
-                .send()
-                .await
-                .unwrap();
-            let (_, placed) = status_and_json(placed).await;
-            by_id_alone_follows_the_table(&client, &service.address, &order_id(&placed)).await;
-        }
-    }
-}
-
-async fn by_id_alone_follows_the_table(client: &reqwest::Client, base: &str, id: &str) {
-    let by_id = || async {
-        status_and_json(
-            client
-                .get(format!("{base}/orders/{id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
-    };
-    let (status, before) = by_id().await;
-    assert_eq!(
-        (status, before["data"]["Status"].as_str()),
-        (StatusCode::OK, Some("PLACED"))
-    );
-    let moved = client
-        .put(format!("{base}/orders/{id}"))
-        .json(&json!({"username": "john", "status": "SHIPPED"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(moved.status(), StatusCode::OK);
-    let (_, after) = by_id().await;
-    assert_eq!(
-        after["data"]["Status"], "SHIPPED",
-        "a 200 move is what the next read sees"
-    );
-    let deleted = client
-        .delete(format!("{base}/users/john"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::OK);
-    let (status, gone) = by_id().await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "a deleted order is gone: {gone}"
-    );
 }

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::Notify;
 
+use crate::helpers::process::start_with;
 use crate::helpers::{http_client, status_and_json};
-use crate::process::start_with;
 
 const CLIENTS: usize = 200;
 const ORDERS_EACH: usize = 50;

@@ -2,6 +2,7 @@
 
 mod auth;
 mod concurrency;
+mod deletion;
 mod deployment;
 mod dynamodb_requests;
 mod errors;
@@ -15,5 +16,6 @@ mod notifications;
 mod openapi;
 mod orders;
 mod process;
+mod roles;
 mod throttling;
 mod users;

@@ -1,101 +1,15 @@
 //! The real binary as an operator runs it: configuration errors, signals,
 //! and data that outlives the process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::helpers::process::{BINARY, Running, start, start_with};
 use crate::helpers::status_and_json;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_ecommerce-service");
-
-pub struct Running {
-    child: Child,
-    pub address: String,
-    log: mpsc::Receiver<Value>,
-}
-
-/// Starts the binary on port 0 and reads the chosen port from its JSON log.
-fn start(data_dir: &TempDir) -> Running {
-    start_with(data_dir, &[])
-}
-
-pub fn start_with(data_dir: &TempDir, settings: &[(&str, &str)]) -> Running {
-    let mut child = Command::new(BINARY)
-        .envs(settings.iter().copied())
-        .env("PORT", "0")
-        .env("HOST", "127.0.0.1")
-        .env("DATA_DIR", data_dir.path())
-        .env("LOG_FORMAT", "json")
-        .env("SHUTDOWN_TIMEOUT", "5")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (line_tx, log) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = line_tx.send(serde_json::from_str(&line).unwrap_or_default());
-        }
-    });
-    let mut running = Running {
-        child,
-        address: String::new(),
-        log,
-    };
-    let listening = running.wait_for_log(|event| event["message"] == "listening");
-    running.address = format!("http://127.0.0.1:{}", listening["port"]);
-    running
-}
-
-impl Running {
-    /// The next JSON log line that `wanted` accepts, within 20 s.
-    pub fn wait_for_log(&self, wanted: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let event = self.log.recv_timeout(left).expect("the awaited log line");
-            if wanted(&event) {
-                return event;
-            }
-        }
-    }
-
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap()
-    }
-
-    /// SIGTERM, then every JSON log line written since the last one read.
-    pub fn terminate_and_read_log(mut self) -> (std::process::ExitStatus, Vec<Value>) {
-        let log = std::mem::replace(&mut self.log, mpsc::channel().1);
-        let status = self.terminate();
-        // The reader thread ends with the process's stdout.
-        (status, log.iter().collect())
-    }
-
-    /// `kill -9`: no chance to finish anything.
-    pub fn crash(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
 
 #[tokio::test]
 async fn sigterm_exits_zero_and_the_data_survives_a_restart() {
@@ -264,27 +178,11 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
     );
 }
 
-pub async fn place_order(client: &reqwest::Client, address: &str) -> String {
-    let user =
-        serde_json::json!({"email": "john@example.com", "name": "john smith", "username": "john"});
-    client
-        .post(format!("{address}/add_user"))
-        .json(&user)
-        .send()
-        .await
-        .unwrap();
-    let order = serde_json::json!({"amount": 5.5, "numItems": 2, "username": "john"});
-    let (status, placed) = status_and_json(
-        client
-            .post(format!("{address}/orders"))
-            .json(&order)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    placed["data"]["OrderId"].as_str().unwrap().to_owned()
+/// Registers john (if he is not yet) and places an order for him.
+async fn place_order(running: &Running) -> String {
+    let api = running.api();
+    api.add_user("john", "john@example.com").await;
+    api.given_order("john").await
 }
 
 fn is_event_for(order: &str) -> impl Fn(&Value) -> bool + '_ {
@@ -296,7 +194,7 @@ async fn the_embedded_default_logs_an_event_per_placed_order() {
     let data_dir = TempDir::new().unwrap();
     let running = start(&data_dir);
 
-    let order = place_order(&crate::helpers::http_client(), &running.address).await;
+    let order = place_order(&running).await;
 
     let event = running.wait_for_log(is_event_for(&order));
     assert_eq!(event["event_type"], "OrderPlaced");
@@ -327,7 +225,7 @@ async fn a_change_not_yet_published_is_published_after_a_restart() {
             ("AWS_ENDPOINT_URL_EVENTBRIDGE", "http://127.0.0.1:1"),
         ],
     );
-    let order = place_order(&crate::helpers::http_client(), &failing.address).await;
+    let order = place_order(&failing).await;
     failing.wait_for_log(|event| event["message"] == "order changes not published; retrying");
     assert_eq!(failing.terminate().code(), Some(0));
 
@@ -345,11 +243,11 @@ async fn a_change_not_yet_published_is_published_after_a_restart() {
 async fn with_notifications_off_no_change_is_recorded() {
     let data_dir = TempDir::new().unwrap();
     let off = start_with(&data_dir, &[("NOTIFICATIONS_SOURCE", "off")]);
-    let unrecorded = place_order(&crate::helpers::http_client(), &off.address).await;
+    let unrecorded = place_order(&off).await;
     assert_eq!(off.terminate().code(), Some(0));
 
     let on = start(&data_dir);
-    let recorded = place_order(&crate::helpers::http_client(), &on.address).await;
+    let recorded = place_order(&on).await;
     // The feed publishes in order: the first order's event would come first.
     let first_event = on.wait_for_log(|event| event["message"] == "order event");
     assert_eq!(

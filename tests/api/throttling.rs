@@ -11,8 +11,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tempfile::TempDir;
 
+use crate::helpers::process::start_with;
 use crate::helpers::{http_client, status_and_json};
-use crate::process::start_with;
 
 /// Every request gets `error` (or, for TransactWriteItems, a cancellation
 /// for a transaction conflict); requests are counted by operation.

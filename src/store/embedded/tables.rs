@@ -7,8 +7,8 @@ use anyhow::Context;
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{ChangeFeed, internal};
-use crate::store::engine::{EngineError, Item, Value, text};
-use crate::store::keys::{EXPIRES_AT, GSI1PK, GSI1SK, Key, PK, SK};
+use crate::store::engine::{EngineError, Item, Value, key_item, text};
+use crate::store::keys::{EXPIRES_AT, GSI1PK, GSI1SK, Key};
 
 pub(super) const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 /// GSI1 entries: (GSI1PK, GSI1SK, PK, SK), pointing into `ITEMS`.
@@ -180,10 +180,7 @@ impl<'t> Tables<'t> {
             (Some(_), Some(_)) => "MODIFY",
             (Some(_), None) => "REMOVE",
         };
-        let keys = Item::from([
-            (PK.to_owned(), Value::S(key.pk.clone())),
-            (SK.to_owned(), Value::S(key.sk.clone())),
-        ]);
+        let keys = key_item(key);
         let mut change = serde_json::json!({
             "Keys": keys,
             "SequenceNumber": sequence.to_string(),

@@ -9,10 +9,10 @@ use super::ChangeFeed;
 use super::expiry;
 use super::tables::{CHANGES, ITEMS, Tables, read};
 use crate::store::engine::{
-    Change, Changes, Condition, ConditionFailed, EngineError, Failure, Item, Value, WriteOp, apply,
-    key_of,
+    Change, Changes, Condition, ConditionFailed, EngineError, Failure, Item, WriteOp, apply,
+    key_item, key_of,
 };
-use crate::store::keys::{Key, PK, SK};
+use crate::store::keys::Key;
 
 const MAX_BATCH: usize = 256;
 
@@ -158,12 +158,7 @@ fn apply_update(
         })));
     }
     // Like DynamoDB's UpdateItem, an update without a condition creates the item.
-    let mut item = current.unwrap_or_else(|| {
-        Item::from([
-            (PK.to_owned(), Value::S(key.pk.clone())),
-            (SK.to_owned(), Value::S(key.sk.clone())),
-        ])
-    });
+    let mut item = current.unwrap_or_else(|| key_item(key));
     apply(&mut item, set);
     let mut tables = Tables::open(txn, items, feed)?;
     tables.put(key, &item)?;

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod aws_proxy;
 pub mod fake_streams;
 pub mod jwt;
+pub mod process;
 pub mod recorder;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -27,14 +28,29 @@ pub enum EngineKind {
     DynamoDb,
 }
 
-pub struct TestApp {
+/// The service's HTTP API as a client sees it, wherever the service runs
+/// (in this process, or as the real binary).
+pub struct Api {
     pub address: String,
     pub client: reqwest::Client,
+}
+
+/// The app in this test's process.
+pub struct TestApp {
+    api: Api,
     /// The app's own store, for tests that must interleave a step of their
     /// own with the app's requests.
     pub store: Store,
     dynamodb_requests: Option<Arc<AtomicU64>>,
     _data_dir: Option<TempDir>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// Runs the test body once per engine, as `<name>::embedded` and `<name>::dynamodb`.
@@ -136,15 +152,21 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
     let store = app.store().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
-        address,
-        client: http_client(),
+        api: Api::new(address),
         store,
         dynamodb_requests,
         _data_dir: data_dir,
     }
 }
 
-impl TestApp {
+impl Api {
+    pub fn new(address: String) -> Self {
+        Self {
+            address,
+            client: http_client(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -219,7 +241,9 @@ impl TestApp {
             .expect("an order id")
             .to_owned()
     }
+}
 
+impl TestApp {
     /// How many DynamoDB requests `action` sent.
     pub async fn dynamodb_requests_during<F: std::future::Future<Output = T>, T>(
         &self,

@@ -12,7 +12,7 @@ use crate::helpers::aws::{Aws, json};
 use crate::helpers::aws_proxy::{AwsProxy, Behaviour};
 use crate::helpers::fake_streams::{End, FakeStreams, Page, Shard, order_insert};
 use crate::helpers::moto_endpoint;
-use crate::process::start_with;
+use crate::helpers::process::start_with;
 
 #[tokio::test]
 async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
@@ -53,7 +53,8 @@ async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
     };
 
     let reader = start("dynamodb-streams");
-    let first_order = crate::process::place_order(&client, &reader.address).await;
+    reader.api().add_user("john", "john@example.com").await;
+    let first_order = reader.api().given_order("john").await;
     let placed = aws
         .collect_until(&aws.topic_inbox, |seen| !seen.is_empty())
         .await;
@@ -119,7 +120,8 @@ async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
     // While no reader runs, an order is placed; the next reader publishes
     // it, and nothing it had already published.
     let writer = start("off");
-    let second_order = crate::process::place_order(&client, &writer.address).await;
+    writer.api().add_user("john", "john@example.com").await;
+    let second_order = writer.api().given_order("john").await;
     assert_eq!(writer.terminate().code(), Some(0));
     let reader = start("dynamodb-streams");
     let after_restart = aws
@@ -335,8 +337,8 @@ async fn an_idle_reader_writes_no_checkpoints_and_sleeps() {
             ("AWS_ENDPOINT_URL", &proxy.endpoint),
         ],
     );
-    let client = crate::helpers::http_client();
-    let order = crate::process::place_order(&client, &service.address).await;
+    service.api().given_user("john").await;
+    let order = service.api().given_order("john").await;
     service.wait_for_log(|line| {
         line["message"] == "order event" && line["order_id"] == order.as_str()
     });

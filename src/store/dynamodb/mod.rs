@@ -2,7 +2,6 @@
 //! requests. Conditional failures and cancellation reasons are read from the
 //! typed SDK errors.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,22 +14,20 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::config::DynamoDbTimeouts;
 
 use super::engine::{
-    AttributeCheck, Change, Changes, Condition, ConditionFailed, Direction, EngineError, Failure,
-    Index, Item, MAX_TRANSACTION_ITEMS, Query, Value, WriteOp,
+    Change, Changes, Condition, ConditionFailed, Direction, EngineError, Failure, Index, Item,
+    MAX_TRANSACTION_ITEMS, Query, Value, WriteOp,
 };
-use super::keys::{GSI1, GSI1PK, GSI1SK, Key, PK, SK};
+use super::keys::{GSI1, GSI1PK, Key, PK};
 
+mod expression;
 mod table;
 
-type AttributeMap = HashMap<String, AttributeValue>;
+use expression::{AttributeMap, Expression, from_attributes, key_map, start_key, transact_item};
 
 /// Bounded retries of a transaction that DynamoDB cancelled only because
 /// another transaction touched the same items at the same moment.
@@ -264,141 +261,6 @@ fn cancellation(error: &SdkError<TransactWriteItemsError, HttpResponse>) -> Canc
     }
 }
 
-fn transact_item(table: &str, op: WriteOp) -> Result<TransactWriteItem, EngineError> {
-    let mut expression = Expression::default();
-    let on_failure = ReturnValuesOnConditionCheckFailure::AllOld;
-    let built = match op {
-        WriteOp::Put { item, condition } => {
-            let condition = expression.condition(&condition);
-            let put = Put::builder()
-                .table_name(table)
-                .set_item(Some(to_attributes(item)))
-                .set_condition_expression(condition)
-                .set_expression_attribute_names(expression.names_if_any())
-                .set_expression_attribute_values(expression.values_if_any())
-                .return_values_on_condition_check_failure(on_failure)
-                .build()
-                .map_err(internal)?;
-            TransactWriteItem::builder().put(put).build()
-        }
-        WriteOp::Delete { key, condition } => {
-            let condition = expression.condition(&condition);
-            let delete = Delete::builder()
-                .table_name(table)
-                .set_key(Some(key_map(&key)))
-                .set_condition_expression(condition)
-                .set_expression_attribute_names(expression.names_if_any())
-                .set_expression_attribute_values(expression.values_if_any())
-                .return_values_on_condition_check_failure(on_failure)
-                .build()
-                .map_err(internal)?;
-            TransactWriteItem::builder().delete(delete).build()
-        }
-        WriteOp::Check { key, condition } => {
-            // A check needs an expression; "always" is spelled as one that
-            // always holds. `#pk` is declared only when the expression uses it.
-            let condition = expression.condition(&condition).unwrap_or_else(|| {
-                expression.names.insert("#pk".into(), PK.into());
-                "attribute_exists(#pk) OR attribute_not_exists(#pk)".into()
-            });
-            let check = ConditionCheck::builder()
-                .table_name(table)
-                .set_key(Some(key_map(&key)))
-                .condition_expression(condition)
-                .set_expression_attribute_names(expression.names_if_any())
-                .set_expression_attribute_values(expression.values_if_any())
-                .return_values_on_condition_check_failure(on_failure)
-                .build()
-                .map_err(internal)?;
-            TransactWriteItem::builder().condition_check(check).build()
-        }
-    };
-    Ok(built)
-}
-
-/// Placeholders for one request's expressions.
-#[derive(Default)]
-struct Expression {
-    names: HashMap<String, String>,
-    values: AttributeMap,
-}
-
-impl Expression {
-    fn name(&mut self, prefix: &str, name: &str) -> String {
-        let placeholder = format!("#{prefix}{}", self.names.len());
-        self.names.insert(placeholder.clone(), name.to_owned());
-        placeholder
-    }
-
-    fn value(&mut self, prefix: &str, value: Value) -> String {
-        let placeholder = format!(":{prefix}{}", self.values.len());
-        self.values.insert(placeholder.clone(), to_attribute(value));
-        placeholder
-    }
-
-    /// The condition expression, or `None` for an unconditional write.
-    fn condition(&mut self, condition: &Condition) -> Option<String> {
-        let exists = |e: &mut Self| {
-            e.names.insert("#pk".into(), PK.into());
-            "attribute_exists(#pk)".to_owned()
-        };
-        match condition {
-            Condition::Always => None,
-            Condition::Exists => Some(exists(self)),
-            Condition::NotExists => {
-                self.names.insert("#pk".into(), PK.into());
-                Some("attribute_not_exists(#pk)".into())
-            }
-            Condition::ExistsAnd(checks) | Condition::Holds(checks) => {
-                let mut terms = match condition {
-                    Condition::ExistsAnd(_) => vec![exists(self)],
-                    _ => Vec::new(),
-                };
-                for check in checks {
-                    let term = match check {
-                        // `IN ()` is a syntax error to DynamoDB; an empty
-                        // list holds for no value, so it is spelled false.
-                        AttributeCheck::In(name, values) if values.is_empty() => {
-                            let name = self.name("c", name);
-                            format!("(attribute_exists({name}) AND attribute_not_exists({name}))")
-                        }
-                        AttributeCheck::In(name, values) => {
-                            let name = self.name("c", name);
-                            let values: Vec<String> =
-                                values.iter().map(|v| self.value("c", v.clone())).collect();
-                            format!("{name} IN ({})", values.join(", "))
-                        }
-                        AttributeCheck::Absent(name) => {
-                            format!("attribute_not_exists({})", self.name("c", name))
-                        }
-                        AttributeCheck::EqualsOrAbsent(name, value) => {
-                            let name = self.name("c", name);
-                            let value = self.value("c", value.clone());
-                            format!("({name} = {value} OR attribute_not_exists({name}))")
-                        }
-                    };
-                    terms.push(term);
-                }
-                (!terms.is_empty()).then(|| terms.join(" AND "))
-            }
-            Condition::NotExistsOrBelow(name, limit) => {
-                self.names.insert("#pk".into(), PK.into());
-                let name = self.name("c", name);
-                let limit = self.value("c", Value::N(limit.to_string()));
-                Some(format!("attribute_not_exists(#pk) OR {name} < {limit}"))
-            }
-        }
-    }
-
-    fn names_if_any(&self) -> Option<HashMap<String, String>> {
-        (!self.names.is_empty()).then(|| self.names.clone())
-    }
-
-    fn values_if_any(&self) -> Option<AttributeMap> {
-        (!self.values.is_empty()).then(|| self.values.clone())
-    }
-}
-
 fn single_failure(current: Option<AttributeMap>) -> EngineError {
     let current = current.and_then(|item| from_attributes(item).ok());
     EngineError::ConditionFailed(ConditionFailed {
@@ -443,51 +305,6 @@ fn internal(error: impl Into<anyhow::Error>) -> EngineError {
     EngineError::Internal(error.into())
 }
 
-fn key_map(key: &Key) -> AttributeMap {
-    HashMap::from([
-        (PK.to_owned(), AttributeValue::S(key.pk.clone())),
-        (SK.to_owned(), AttributeValue::S(key.sk.clone())),
-    ])
-}
-
-/// DynamoDB's exclusive start key: the key attributes of the last item seen.
-fn start_key(item: &Item, index: Index) -> AttributeMap {
-    let names: &[&str] = match index {
-        Index::Table => &[PK, SK],
-        Index::Gsi1 => &[PK, SK, GSI1PK, GSI1SK],
-    };
-    names
-        .iter()
-        .filter_map(|name| Some(((*name).to_owned(), to_attribute(item.get(*name)?.clone()))))
-        .collect()
-}
-
-fn to_attribute(value: Value) -> AttributeValue {
-    match value {
-        Value::S(text) => AttributeValue::S(text),
-        Value::N(number) => AttributeValue::N(number),
-    }
-}
-
-fn to_attributes(item: Item) -> AttributeMap {
-    item.into_iter()
-        .map(|(name, value)| (name, to_attribute(value)))
-        .collect()
-}
-
-fn from_attributes(attributes: AttributeMap) -> Result<Item, EngineError> {
-    attributes
-        .into_iter()
-        .map(|(name, value)| match value {
-            AttributeValue::S(text) => Ok((name, Value::S(text))),
-            AttributeValue::N(number) => Ok((name, Value::N(number))),
-            other => Err(internal(anyhow::anyhow!(
-                "attribute {name} has an unsupported type: {other:?}"
-            ))),
-        })
-        .collect()
-}
-
 /// Counts every HTTP request the client sends, retries included.
 #[derive(Debug)]
 struct CountRequests(Arc<AtomicU64>);
@@ -505,47 +322,5 @@ impl Intercept for CountRequests {
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn render(condition: &Condition) -> (Option<String>, Vec<String>) {
-        let mut expression = Expression::default();
-        let text = expression.condition(condition);
-        let mut names: Vec<String> = expression.names.into_keys().collect();
-        names.sort();
-        (text, names)
-    }
-
-    #[test]
-    fn conditions_render_as_dynamodb_condition_expressions() {
-        assert_eq!(render(&Condition::Always), (None, vec![]));
-        assert_eq!(
-            render(&Condition::NotExists),
-            (Some("attribute_not_exists(#pk)".into()), vec!["#pk".into()])
-        );
-        let owned = Condition::ExistsAnd(vec![
-            AttributeCheck::Absent("Deleting"),
-            AttributeCheck::EqualsOrAbsent("Sub", Value::S("a".into())),
-        ]);
-        assert_eq!(
-            render(&owned).0.unwrap(),
-            "attribute_exists(#pk) AND attribute_not_exists(#c1) AND (#c2 = :c0 OR attribute_not_exists(#c2))"
-        );
-        let reservation = Condition::Holds(vec![AttributeCheck::EqualsOrAbsent(
-            "Username",
-            Value::S("john".into()),
-        )]);
-        let (text, names) = render(&reservation);
-        assert_eq!(text.unwrap(), "(#c0 = :c0 OR attribute_not_exists(#c0))");
-        assert_eq!(names, ["#c0"], "no name the expression does not use");
-        let nothing = Condition::ExistsAnd(vec![AttributeCheck::In("Status", vec![])]);
-        assert_eq!(
-            render(&nothing).0.unwrap(),
-            "attribute_exists(#pk) AND (attribute_exists(#c1) AND attribute_not_exists(#c1))"
-        );
     }
 }

@@ -11,7 +11,7 @@ use actix_web::middleware::Next;
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
 
-pub fn of(request: &ServiceRequest) -> String {
+pub fn resolve(request: &ServiceRequest) -> String {
     let incoming = request
         .headers()
         .get(&HEADER)
@@ -34,7 +34,7 @@ pub async fn echo(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = of(&request);
+    let id = resolve(&request);
     let mut response = next.call(request).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);

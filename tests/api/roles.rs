@@ -1,0 +1,287 @@
+//! What each role may do on every protected route: the user themselves,
+//! another customer, an admin, and fulfilment; and what needs no token.
+
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+use crate::helpers::jwt::{Jwks, SigningKey, bearer, claims, id_claims, spawn_with_jwks, sub_of};
+
+/// alice and bob are customers; root is an admin; packer is fulfilment.
+/// Each has an access token; alice and bob registered with ID tokens.
+struct World {
+    app: TestApp,
+    tokens: std::collections::HashMap<&'static str, String>,
+}
+
+impl World {
+    async fn new() -> Self {
+        let key = SigningKey::generate("key-1");
+        let jwks = Jwks::serve(vec![key.jwk()]).await;
+        let app = spawn_with_jwks(&jwks).await;
+        let tokens = [
+            ("alice", key.sign(&claims("alice", &[]))),
+            ("bob", key.sign(&claims("bob", &[]))),
+            ("root", key.sign(&claims("root", &["admin"]))),
+            ("packer", key.sign(&claims("packer", &["fulfilment"]))),
+        ]
+        .into_iter()
+        .collect();
+        let world = Self { app, tokens };
+        for user in ["alice", "bob"] {
+            let id_token = key.sign(&id_claims(
+                user,
+                &sub_of(user),
+                &format!("{user}@example.com"),
+            ));
+            let body =
+                json!({"email": format!("{user}@example.com"), "name": "N", "username": user});
+            let request = world
+                .app
+                .client
+                .post(world.app.url("/add_user"))
+                .json(&body);
+            let response = bearer(request, &id_token).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+        world
+    }
+
+    fn as_(&self, who: &str, request: RequestBuilder) -> RequestBuilder {
+        bearer(request, &self.tokens[who])
+    }
+
+    async fn send(&self, who: &str, request: RequestBuilder) -> (StatusCode, Value) {
+        let response = self.as_(who, request).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn add_user(&self, who: &str, username: &str) -> (StatusCode, Value) {
+        let body =
+            json!({"email": format!("{username}@example.com"), "name": "N", "username": username});
+        self.send(
+            who,
+            self.app.client.post(self.app.url("/add_user")).json(&body),
+        )
+        .await
+    }
+
+    async fn place_order(&self, who: &str, username: &str) -> (StatusCode, Value) {
+        let body = json!({"amount": 5.5, "numItems": 1, "username": username});
+        self.send(
+            who,
+            self.app.client.post(self.app.url("/orders")).json(&body),
+        )
+        .await
+    }
+
+    async fn alices_order(&self) -> String {
+        let (status, body) = self.place_order("alice", "alice").await;
+        assert_eq!(status, StatusCode::CREATED);
+        body["data"]["OrderId"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(&self, who: &str, path: &str) -> StatusCode {
+        self.send(who, self.app.client.get(self.app.url(path)))
+            .await
+            .0
+    }
+
+    async fn move_order(&self, who: &str, id: &str, status: &str) -> StatusCode {
+        let body = json!({"username": "alice", "status": status});
+        let request = self
+            .app
+            .client
+            .put(self.app.url(&format!("/orders/{id}")))
+            .json(&body);
+        self.send(who, request).await.0
+    }
+}
+
+const OWN_OTHER_ADMIN_FULFILMENT: [&str; 4] = ["alice", "bob", "root", "packer"];
+
+#[tokio::test]
+async fn profiles_belong_to_their_user_and_admins() {
+    let world = World::new().await;
+    // Registering: only oneself, or anyone by an admin.
+    assert_eq!(
+        world.add_user("bob", "carol").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.add_user("packer", "carol").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(world.add_user("root", "carol").await.0, StatusCode::CREATED);
+
+    let expected = [
+        StatusCode::OK,
+        StatusCode::FORBIDDEN,
+        StatusCode::OK,
+        StatusCode::FORBIDDEN,
+    ];
+    for (who, wanted) in OWN_OTHER_ADMIN_FULFILMENT.iter().zip(expected) {
+        assert_eq!(
+            world.get(who, "/users/alice").await,
+            wanted,
+            "GET profile as {who}"
+        );
+        let edit = world
+            .app
+            .client
+            .post(world.app.url("/edit-address"))
+            .query(&[("username", "alice"), ("new_address", "1 Queen St")]);
+        assert_eq!(
+            world.send(who, edit).await.0,
+            wanted,
+            "edit address as {who}"
+        );
+    }
+    // A forbidden lookup does not tell whether the user exists.
+    assert_eq!(
+        world.get("bob", "/users/nobody").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.get("bob", "/users/alice").await,
+        StatusCode::FORBIDDEN
+    );
+
+    let delete = |who: &'static str, user: &str| {
+        let request = world
+            .app
+            .client
+            .delete(world.app.url(&format!("/users/{user}")));
+        world.send(who, request)
+    };
+    assert_eq!(delete("bob", "alice").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(delete("packer", "alice").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(delete("root", "carol").await.0, StatusCode::OK);
+    assert_eq!(delete("alice", "alice").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn orders_are_read_by_their_owner_fulfilment_and_admins() {
+    let world = World::new().await;
+    let expected = [
+        StatusCode::CREATED,
+        StatusCode::FORBIDDEN,
+        StatusCode::CREATED,
+        StatusCode::FORBIDDEN,
+    ];
+    for (who, wanted) in OWN_OTHER_ADMIN_FULFILMENT.iter().zip(expected) {
+        assert_eq!(
+            world.place_order(who, "alice").await.0,
+            wanted,
+            "place for alice as {who}"
+        );
+    }
+    let id = world.alices_order().await;
+    let expected = [
+        StatusCode::OK,
+        StatusCode::FORBIDDEN,
+        StatusCode::OK,
+        StatusCode::OK,
+    ];
+    for (who, wanted) in OWN_OTHER_ADMIN_FULFILMENT.iter().zip(expected) {
+        assert_eq!(
+            world.get(who, "/orders?username=alice").await,
+            wanted,
+            "list as {who}"
+        );
+        let path = format!("/orders/{id}?customer_id=alice");
+        assert_eq!(world.get(who, &path).await, wanted, "get order as {who}");
+    }
+    // By id alone, someone else's order is simply not there for bob.
+    assert_eq!(
+        world.get("bob", &format!("/orders/{id}")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        world.get("alice", &format!("/orders/{id}")).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn customers_may_only_cancel_their_own_orders() {
+    let world = World::new().await;
+    let id = world.alices_order().await;
+    assert_eq!(
+        world.move_order("alice", &id, "PROCESSING").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.move_order("bob", &id, "CANCEL").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.move_order("packer", &id, "PROCESSING").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        world.move_order("root", &id, "SHIPPED").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        world.move_order("bob", &id, "DELIVERED").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world.move_order("packer", &id, "DELIVERED").await,
+        StatusCode::OK
+    );
+
+    let second = world.alices_order().await;
+    assert_eq!(
+        world.move_order("alice", &second, "CANCEL").await,
+        StatusCode::OK
+    );
+    let third = world.alices_order().await;
+    assert_eq!(
+        world.move_order("packer", &third, "CANCEL").await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn probes_and_docs_need_no_token() {
+    let world = World::new().await;
+    for path in [
+        "/",
+        "/health/live",
+        "/health/ready",
+        "/api-docs/openapi.json",
+        "/swagger-ui/",
+    ] {
+        let response = world.app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    for path in ["/users/alice", "/orders?username=alice"] {
+        assert_eq!(
+            world.app.get(path).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_served_document_asks_for_a_bearer_token_in_jwt_mode() {
+    let world = World::new().await;
+    let served: Value = world
+        .app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let committed: Value =
+        serde_json::from_str(include_str!("../../openapi/openapi.json")).unwrap();
+    assert_eq!(served, committed);
+    assert_eq!(
+        served["paths"]["/orders"]["post"]["security"],
+        serde_json::json!([{"bearer": []}])
+    );
+}
