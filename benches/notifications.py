@@ -27,7 +27,7 @@ import uuid
 import boto3
 import requests
 
-from processes import cpu_seconds, free_port
+from processes import cpu_seconds, launch
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BINARY = pathlib.Path(os.environ.get("BENCH_BINARY") or pathlib.Path(
@@ -43,9 +43,7 @@ IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "10"))
 
 
 def start(env, log):
-    port = free_port()
-    full = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1", "LOG_FORMAT": "json"}
-    process = subprocess.Popen([str(BINARY)], env=full, stdout=log, stderr=subprocess.STDOUT)
+    process, port = launch(BINARY, env, log)
     for _ in range(200):
         try:
             if requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).ok:

@@ -5,10 +5,23 @@
 set -euo pipefail
 binary="$1"
 data_dir="$(mktemp -d)"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-PORT="$port" HOST=127.0.0.1 DATA_DIR="$data_dir" LOG_FORMAT=json METRICS=on "$binary" > "$data_dir/log" 2>&1 &
+# Port 0: the service binds a free port itself and names it in its
+# "listening" line (a probed port could be taken before it binds).
+PORT=0 HOST=127.0.0.1 DATA_DIR="$data_dir" LOG_FORMAT=json METRICS=on "$binary" > "$data_dir/log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$data_dir"' EXIT
+
+port=""
+for _ in $(seq 1 100); do
+  port="$(grep -m 1 '"message":"listening"' "$data_dir/log" | sed -E 's/.*"port":([0-9]+).*/\1/' || true)"
+  if [ -n "$port" ]; then break; fi
+  sleep 0.1
+done
+if [ -z "$port" ]; then
+  echo "image-smoke: the service logged no listening line; its log:" >&2
+  cat "$data_dir/log" >&2
+  exit 1
+fi
 
 healthy=false
 for _ in $(seq 1 50); do

@@ -9,15 +9,26 @@ DynamoDB's promise, which the concurrency tests rely on.
 
 It also counts the DynamoDB requests by operation, served as JSON at
 /_bench/dynamodb-requests, for the benchmark's requests-per-call figures.
+
+It binds the port itself (port 0: the kernel picks a free one) and prints
+"listening on <host>:<port>", so no other process can take the port between
+a probe and the bind.
 """
 
+import argparse
 import collections
 import json
+import os
+import signal
 import sys
 import threading
 
-from moto import server
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
 _dynamodb_lock = threading.Lock()
 _dispatch = DomainDispatcherApplication.__call__
@@ -42,5 +53,20 @@ def _serialized(self, environ, start_response):
 
 DomainDispatcherApplication.__call__ = _serialized
 
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    host = parser.parse_args().host
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    # moto builds some URLs (SQS queue URLs) from MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(server.port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"listening on {host}:{server.port}", flush=True)
+    server.serve_forever()
+
+
 if __name__ == "__main__":
-    server.main(sys.argv[1:])
+    main()

@@ -20,8 +20,13 @@ proptest! {
     #[test]
     fn number_like_text_never_panics(raw in "[-+]?[0-9]{0,40}(\\.[0-9]{0,40})?([eE][-+]?[0-9]{0,12})?") {
         if let Ok(amount) = Amount::parse(&raw) {
-            // Whatever is accepted is in range and prints back to itself.
+            // Whatever is accepted is in range (README: greater than 0, at
+            // most 1,000,000, at most 4 decimal places) and prints back to itself.
             let text = amount.to_text();
+            let value = rust_decimal::Decimal::from_str_exact(&text).unwrap();
+            prop_assert!(value > rust_decimal::Decimal::ZERO, "{} from {}", text, raw);
+            prop_assert!(value <= rust_decimal::Decimal::from(1_000_000), "{} from {}", text, raw);
+            prop_assert!(value.normalize().scale() <= 4, "{} from {}", text, raw);
             prop_assert_eq!(Amount::parse(&text), Ok(amount));
         }
     }

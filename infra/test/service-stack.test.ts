@@ -99,6 +99,19 @@ test('throttling alarms read the table\'s and GSI1\'s read and write throttle ev
   });
   assert.equal(throttleAlarm().length, 1, 'one alarm on the table\'s throttles');
   assert.equal(throttleAlarm('GSI1').length, 1, 'one alarm on GSI1\'s throttles');
+  // The alarm fires on the sum of both: its one returned series is an
+  // expression over every throttle metric, read as Sum per period.
+  for (const alarm of [...throttleAlarm(), ...throttleAlarm('GSI1')]) {
+    const metrics: Json[] = alarm.Properties.Metrics;
+    const returned = metrics.filter((m) => m.ReturnData !== false);
+    assert.equal(returned.length, 1, 'one series decides the alarm');
+    const expression: string = returned[0].Expression ?? '';
+    for (const stat of metrics.filter((m) => m.MetricStat)) {
+      assert.ok(new RegExp(`\\b${stat.Id}\\b`).test(expression), `${expression} adds ${stat.Id}`);
+      assert.equal(stat.MetricStat.Stat, 'Sum');
+    }
+    assert.ok(/\+/.test(expression), `${expression} is a sum`);
+  }
 });
 
 test('the task role has no wildcard actions', () => {

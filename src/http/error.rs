@@ -234,14 +234,18 @@ impl ResponseError for ApiError {
     }
 }
 
-/// RFC 6750's challenge: `invalid_request` when there is no usable bearer
-/// token, `invalid_token` when the token itself was refused.
+/// RFC 6750's challenge (section 3.1): no error code when the request
+/// carried no credentials, `invalid_request` when the Authorization header
+/// is not a usable bearer token, `invalid_token` when the token itself was
+/// refused.
 fn www_authenticate(error: &AuthError) -> String {
+    const REALM: &str = r#"Bearer realm="ecommerce-service""#;
     let code = match error {
-        AuthError::Missing | AuthError::Malformed => "invalid_request",
+        AuthError::Missing => return REALM.to_owned(),
+        AuthError::Malformed => "invalid_request",
         _ => "invalid_token",
     };
-    format!(r#"Bearer realm="ecommerce-service", error="{code}", error_description="{error}""#)
+    format!(r#"{REALM}, error="{code}", error_description="{error}""#)
 }
 
 /// The log shows the whole cause chain; the client sees only the message.

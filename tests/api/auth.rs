@@ -16,21 +16,30 @@ use crate::helpers::jwt::{
 };
 use crate::helpers::{EngineKind, TestApp};
 
+/// A 401 whose challenge names RFC 6750's error for a refused token.
 async fn assert_unauthorized(app: &TestApp, token: Option<&str>, why: &str) {
     let mut request = app.client.get(app.url("/users/alice"));
     if let Some(token) = token {
         request = bearer(request, token);
     }
+    assert_challenged(request, Some("invalid_token"), why).await;
+}
+
+/// A 401 in the error shape whose `WWW-Authenticate` carries `error`, or no
+/// error code at all when the request had no credentials (RFC 6750, 3.1).
+async fn assert_challenged(request: reqwest::RequestBuilder, error: Option<&str>, why: &str) {
     let response = request.send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
     let challenge = response.headers()["www-authenticate"]
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(
-        challenge.starts_with("Bearer ") && challenge.contains("error=\""),
-        "{why}: {challenge}"
-    );
+    assert!(challenge.starts_with("Bearer realm="), "{why}: {challenge}");
+    let named = challenge
+        .split("error=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next());
+    assert_eq!(named, error, "{why}: {challenge}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "UNAUTHORIZED", "{why}");
 }
@@ -51,19 +60,22 @@ async fn refuses_every_token_it_cannot_trust() {
         "a valid token reaches the store"
     );
 
-    assert_unauthorized(&app, None, "no token").await;
-    let response = app
+    assert_challenged(
+        app.client.get(app.url("/users/alice")),
+        None,
+        "no credentials",
+    )
+    .await;
+    let basic = app
         .client
         .get(app.url("/users/alice"))
-        .header("Authorization", format!("Basic {valid}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::UNAUTHORIZED,
-        "not a bearer scheme"
-    );
+        .header("Authorization", format!("Basic {valid}"));
+    assert_challenged(basic, Some("invalid_request"), "not a bearer scheme").await;
+    let empty = app
+        .client
+        .get(app.url("/users/alice"))
+        .header("Authorization", "Bearer");
+    assert_challenged(empty, Some("invalid_request"), "a scheme without a token").await;
     assert_unauthorized(&app, Some("not-a-jwt"), "garbage").await;
 
     let mut expired = claims("alice", &[]);
@@ -253,4 +265,60 @@ async fn a_key_the_issuer_removed_stops_verifying_within_the_refresh_interval() 
         StatusCode::NOT_FOUND,
         "the kept key still verifies"
     );
+}
+
+/// The issuer is unreachable when a refresh falls due: the keys in hand
+/// keep verifying (an issuer outage must not lock every user out), and a
+/// token naming a key the service has never seen is a 503 to retry, not a
+/// 401 that would send the user back to sign in.
+#[tokio::test]
+async fn an_unreachable_issuer_at_refresh_keeps_the_known_keys_and_defers_unknown_ones() {
+    let known = SigningKey::generate("known");
+    let jwks = Jwks::serve(vec![known.jwk()]).await;
+    let app = spawn_on_with_jwks(EngineKind::Embedded, &jwks, Duration::from_secs(1)).await;
+    let send = |token: String| bearer(app.client.get(app.url("/users/alice")), &token).send();
+
+    jwks.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let fetched_before = jwks.fetches();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while jwks.fetches() < fetched_before + 1 {
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled refresh within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let response = send(known.sign(&claims("alice", &[]))).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "the known key still verifies (and the store answers)"
+    );
+    let rotated = SigningKey::generate("rotated");
+    let response = send(rotated.sign(&claims("alice", &[]))).await.unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, body) = crate::helpers::status_and_json(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+
+    // The issuer is back, now publishing the rotated key: once the
+    // unknown-kid refresh may run again, the rotated key verifies.
+    *jwks.keys.lock().unwrap() = vec![known.jwk(), rotated.jwk()];
+    jwks.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = send(rotated.sign(&claims("alice", &[])))
+            .await
+            .unwrap()
+            .status();
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rotated key never verified: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -3,6 +3,7 @@
 //! and a retry finishes a deletion that died half-way. A lookup by id alone
 //! follows the table, not the lagging index, through a move and a deletion.
 
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -16,6 +17,7 @@ on_both_engines!(
     overlapping_deletions_lose_nothing_acknowledged,
     a_retry_finishes_an_interrupted_deletion,
     a_lookup_by_id_alone_sees_a_move_and_a_deletion_at_once,
+    a_user_with_150_orders_is_deleted_whole_in_chunks,
 );
 
 fn order_id(placed: &serde_json::Value) -> String {
@@ -23,6 +25,46 @@ fn order_id(placed: &serde_json::Value) -> String {
         .as_str()
         .expect("an order id")
         .to_owned()
+}
+
+/// More orders than one transaction holds (DynamoDB's limit is 100 items,
+/// "TransactWriteItems": "up to 100 action requests"; the embedded engine
+/// enforces it too), so the deletion runs in two chunks.
+async fn a_user_with_150_orders_is_deleted_whole_in_chunks(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    app.given_user("john").await;
+    let ids: Vec<String> = futures_util::stream::iter(0..150)
+        .map(|_| app.given_order("john"))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+
+    let (requests, deleted) = match engine {
+        EngineKind::DynamoDb => {
+            app.dynamodb_requests_during(app.delete("/users/john"))
+                .await
+        }
+        EngineKind::Embedded => (0, app.delete("/users/john").await),
+    };
+
+    assert_eq!(deleted.status(), StatusCode::OK);
+    if engine == EngineKind::DynamoDb {
+        // README, "Requests per call": 1 UpdateItem marks the profile; per
+        // chunk of 99 orders, 1 Query + 1 transaction (99 deletes + the
+        // run's check); 1 last Query finds none left; 1 final transaction.
+        assert_eq!(requests, 1 + 2 * 2 + 1 + 1, "requests to delete 150 orders");
+    }
+    for id in [&ids[0], &ids[99], &ids[149]] {
+        let (status, body) = status_and_json(app.get(&format!("/orders/{id}")).await).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"]["code"], "ORDER_NOT_FOUND");
+    }
+    // The email reservation went too: john can register again, and starts
+    // with nothing.
+    app.given_user("john").await;
+    let (status, listing) = status_and_json(app.get("/orders?username=john&limit=100").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listing["data"].as_array().unwrap().len(), 1, "{listing}");
 }
 
 async fn overlapping_deletions_lose_nothing_acknowledged(engine: EngineKind) {

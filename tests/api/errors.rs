@@ -1,7 +1,8 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{EngineKind, error_code, spawn_app, status_and_json};
+use crate::helpers::process::start_on_dynamodb;
+use crate::helpers::{EngineKind, error_code, moto_endpoint, spawn_app, status_and_json};
 
 // Transport-level errors are decided before the engine is reached, so one
 // engine suffices here.
@@ -132,4 +133,84 @@ async fn health_and_root_answer() {
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
     let (status, body) = status_and_json(app.get("/health/ready/").await).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
+}
+
+#[tokio::test]
+async fn a_query_string_that_does_not_decode_into_the_parameters_is_a_400() {
+    let app = spawn_app(EngineKind::Embedded).await;
+    for path in [
+        "/orders?username=john&username=jane",
+        "/orders/01K9Z8Y7X6W5V4T3S2R1Q0P9N8?customer_id=a&customer_id=b",
+    ] {
+        let (status, body) = status_and_json(app.get(path).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(error_code(&body, status), "MALFORMED_QUERY", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_without_content_type_is_taken_as_json() {
+    let app = spawn_app(EngineKind::Embedded).await;
+    let response = app
+        .client
+        .post(app.url("/add_user"))
+        .body(r#"{"email": "bare@example.com", "name": "Bare", "username": "bare"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["Username"], "bare");
+}
+
+/// Headers are limited in total, not one by one: several that only add up
+/// to more than 16 KiB are refused, and the same count just under passes.
+#[tokio::test]
+async fn headers_over_16_kib_in_total_are_a_431() {
+    let app = spawn_app(EngineKind::Embedded).await;
+    let with_headers = |count: usize| {
+        let mut request = app.client.get(app.url("/health/live"));
+        for i in 0..count {
+            request = request.header(format!("x-padding-{i}"), "p".repeat(3 * 1024));
+        }
+        request.send()
+    };
+
+    let (status, body) = status_and_json(with_headers(6).await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "18 KiB"
+    );
+    assert_eq!(error_code(&body, status), "HEADERS_TOO_LARGE");
+    assert_eq!(
+        with_headers(4).await.unwrap().status(),
+        StatusCode::OK,
+        "12 KiB"
+    );
+}
+
+/// A storage fault we cannot retry (here, a table that does not exist) is
+/// a 500 whose body says nothing of the cause; the log has it.
+#[tokio::test]
+async fn an_internal_fault_is_a_500_that_leaks_nothing_and_is_logged() {
+    let data_dir = tempfile::TempDir::new().unwrap();
+    let (service, table) =
+        start_on_dynamodb(&data_dir, &moto_endpoint(), &[("CREATE_TABLE", "false")]);
+
+    let response = service.api().get("/users/john").await;
+    let (status, body) = status_and_json(response).await;
+
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error_code(&body, status), "INTERNAL_ERROR");
+    let text = body.to_string();
+    for secret in [table.as_str(), "ResourceNotFound", "DynamoDB", "dynamodb"] {
+        assert!(!text.contains(secret), "the body leaks {secret:?}: {text}");
+    }
+    let (_, log) = service.terminate_and_read_log();
+    assert!(
+        log.iter()
+            .any(|line| line.to_string().contains("ResourceNotFound")),
+        "the cause is logged"
+    );
 }

@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{EngineKind, TestApp, spawn_app};
+use crate::helpers::{EngineKind, TestApp, spawn_app, status_and_json};
 
 /// Sends raw bytes, optionally leaves the request unfinished, and returns the
-/// status the server answers with (0 if it closed without answering).
-async fn raw(app: &TestApp, bytes: &[u8]) -> u16 {
+/// status the server answers with (0 if it closed without answering) and
+/// the body it sent with it.
+async fn raw(app: &TestApp, bytes: &[u8]) -> (u16, String) {
     let address = app.address.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream.write_all(bytes).await.unwrap();
@@ -25,7 +26,7 @@ async fn raw(app: &TestApp, bytes: &[u8]) -> u16 {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     response.extend_from_slice(&buffer[..n]);
-                    if response.windows(4).any(|w| w == b"\r\n\r\n") {
+                    if is_complete(&response) {
                         break;
                     }
                 }
@@ -34,11 +35,36 @@ async fn raw(app: &TestApp, bytes: &[u8]) -> u16 {
     });
     read.await
         .expect("the server answers or closes within 10 s");
-    let head = String::from_utf8_lossy(&response);
-    head.split(' ')
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// Whether a response's head and its `Content-Length` of body have arrived.
+fn is_complete(response: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(response);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    body.len() >= length
+}
+
+/// The error code of a raw response's JSON body.
+fn code_of(body: &str) -> Value {
+    serde_json::from_str::<Value>(body).unwrap_or_default()["error"]["code"].clone()
 }
 
 async fn assert_still_ready(app: &TestApp) {
@@ -137,32 +163,31 @@ async fn extreme_numbers_are_validation_errors() {
 #[tokio::test]
 async fn nul_bytes_bad_encodings_and_huge_headers_are_4xx() {
     let app = spawn_app(EngineKind::Embedded).await;
-    for path in [
-        "/users/%00",
-        "/users/jo%00hn",
-        "/orders?username=%00",
-        "/orders?username=jo%ffhn",
+    // Each is a username that cannot be: the validation error names it.
+    for (path, field) in [
+        ("/users/%00", "username"),
+        ("/users/jo%00hn", "username"),
+        ("/orders?username=%00", "username"),
+        ("/orders?username=jo%ffhn", "username"),
+        ("/users/%ff%fe", "username"),
     ] {
-        let status = app.get(path).await.status();
-        assert!(status.is_client_error(), "{path}: {status}");
+        let (status, body) = status_and_json(app.get(path).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "VALIDATION_FAILED", "{path}");
+        assert_eq!(body["error"]["details"]["field"], field, "{path}");
     }
-    let status = app.get("/users/%ff%fe").await.status();
-    assert!(
-        status.is_client_error(),
-        "invalid UTF-8 in the path: {status}"
-    );
 
-    let literal_nul = raw(&app, b"GET /users/jo\0hn HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    assert!(
-        (400..500).contains(&literal_nul),
-        "a raw NUL in the path: {literal_nul}"
-    );
+    // A raw NUL is not HTTP at all: the parser refuses the request line.
+    let (literal_nul, _) = raw(&app, b"GET /users/jo\0hn HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(literal_nul, 400, "a raw NUL in the path");
 
     let huge = format!(
         "GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
         "a".repeat(64 * 1024)
     );
-    assert_eq!(raw(&app, huge.as_bytes()).await, 431, "a 64 KiB header");
+    let (status, body) = raw(&app, huge.as_bytes()).await;
+    assert_eq!(status, 431, "a 64 KiB header");
+    assert_eq!(code_of(&body), "HEADERS_TOO_LARGE", "{body}");
     assert_still_ready(&app).await;
 }
 
@@ -171,13 +196,14 @@ async fn a_client_that_never_finishes_its_request_is_cut_off() {
     // The test app's client timeout is 2 s.
     let app = spawn_app(EngineKind::Embedded).await;
     let started = Instant::now();
-    let unfinished_body = raw(
+    let (unfinished_body, body) = raw(
         &app,
         b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"amount\":",
     )
     .await;
     assert_eq!(unfinished_body, 408, "a body that never arrives");
-    let unfinished_head = raw(&app, b"POST /orders HTTP/1.1\r\nHost: x\r\n").await;
+    assert_eq!(code_of(&body), "REQUEST_TIMEOUT", "{body}");
+    let (unfinished_head, _) = raw(&app, b"POST /orders HTTP/1.1\r\nHost: x\r\n").await;
     assert!(
         unfinished_head == 408 || unfinished_head == 0,
         "a head that never ends is answered 408 or closed: {unfinished_head}"

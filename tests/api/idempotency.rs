@@ -7,8 +7,9 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::helpers::aws_proxy::{AwsProxy, Behaviour};
 use crate::helpers::process::start_with;
-use crate::helpers::{EngineKind, TestApp, moto_endpoint, spawn_app, status_and_json};
+use crate::helpers::{Api, EngineKind, moto_endpoint, spawn_app, status_and_json};
 use crate::on_both_engines;
 
 on_both_engines!(
@@ -16,9 +17,10 @@ on_both_engines!(
     a_different_body_under_the_same_key_is_refused,
     twenty_racing_requests_with_one_key_place_one_order,
     a_registration_retried_with_its_key_is_answered_not_refused,
+    one_key_on_two_operations_is_two_requests,
 );
 
-async fn place(app: &TestApp, key: &str, body: &Value) -> (StatusCode, Value, bool) {
+async fn place(app: &Api, key: &str, body: &Value) -> (StatusCode, Value, bool) {
     let response = app
         .client
         .post(app.url("/orders"))
@@ -32,7 +34,7 @@ async fn place(app: &TestApp, key: &str, body: &Value) -> (StatusCode, Value, bo
     (status, body, replayed)
 }
 
-async fn order_count(app: &TestApp, username: &str) -> usize {
+async fn order_count(app: &Api, username: &str) -> usize {
     let (status, listing) = status_and_json(
         app.get(&format!("/orders?username={username}&limit=100"))
             .await,
@@ -90,9 +92,31 @@ async fn a_different_body_under_the_same_key_is_refused(engine: EngineKind) {
 
 async fn twenty_racing_requests_with_one_key_place_one_order(engine: EngineKind) {
     let app = spawn_app(engine).await;
-    app.given_user("john").await;
+    twenty_racers_with_one_key(&app).await;
+}
+
+/// On DynamoDB under contention: the first two transactions touching each
+/// item (the order, the key's record, the profile) are cancelled with
+/// `TransactionConflict`, so the racers' retries decide the race.
+#[tokio::test]
+async fn twenty_racers_with_one_key_through_transaction_conflicts_place_one_order() {
+    let proxy = AwsProxy::serve(moto_endpoint(), Behaviour::ConflictFirst { n: 2 });
+    let data_dir = tempfile::TempDir::new().unwrap();
+    let (service, _) = crate::helpers::process::start_on_dynamodb(&data_dir, &proxy.endpoint, &[]);
+
+    twenty_racers_with_one_key(&service.api()).await;
+
+    assert_eq!(
+        proxy.refused(),
+        2 + 20 * 2,
+        "the registration and every racer's order (a new item each) met two conflicts"
+    );
+}
+
+async fn twenty_racers_with_one_key(api: &Api) {
+    api.given_user("john").await;
     let body = json!({"amount": 5.5, "numItems": 1, "username": "john"});
-    let answers = join_all((0..20).map(|_| place(&app, "race", &body))).await;
+    let answers = join_all((0..20).map(|_| place(api, "race", &body))).await;
     let first = &answers[0].1;
     for (status, answer, _) in &answers {
         assert_eq!(*status, StatusCode::CREATED, "{answer}");
@@ -102,7 +126,7 @@ async fn twenty_racing_requests_with_one_key_place_one_order(engine: EngineKind)
         answers.iter().filter(|(_, _, replayed)| !replayed).count(),
         1
     );
-    assert_eq!(order_count(&app, "john").await, 1);
+    assert_eq!(order_count(api, "john").await, 1);
 }
 
 async fn a_registration_retried_with_its_key_is_answered_not_refused(engine: EngineKind) {
@@ -164,4 +188,26 @@ async fn a_table_the_service_creates_expires_idempotency_records() {
     assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
     assert_eq!(ttl.attribute_name(), Some("ExpiresAt"));
     assert_eq!(service.terminate().code(), Some(0));
+}
+
+/// README: keys are scoped per operation. A key used to register is new to
+/// `POST /orders`: the order is placed, not refused as a reused key.
+async fn one_key_on_two_operations_is_two_requests(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    let registration = app
+        .client
+        .post(app.url("/add_user"))
+        .header("Idempotency-Key", "shared-key")
+        .json(&json!({"email": "john@example.com", "name": "John", "username": "john"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registration.status(), StatusCode::CREATED);
+
+    let body = json!({"amount": 5.5, "numItems": 1, "username": "john"});
+    let (status, answer, replayed) = place(&app, "shared-key", &body).await;
+
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "{answer}");
+    assert!(answer["data"]["OrderId"].is_string(), "{answer}");
+    assert_eq!(order_count(&app, "john").await, 1);
 }

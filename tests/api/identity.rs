@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::jwt::{
     Jwks, SigningKey, account_claims, bearer, claims, id_claims, spawn_on_with_jwks, sub_of,
 };
-use crate::helpers::{EngineKind, TestApp, status_and_json};
+use crate::helpers::{EngineKind, TestApp, status_and_code, status_and_json};
 use crate::on_both_engines;
 
 on_both_engines!(
@@ -250,8 +250,8 @@ async fn an_unclaimed_profile_goes_to_exactly_one_account(engine: EngineKind) {
         )
     };
     assert_eq!(
-        request(other).send().await.unwrap().status(),
-        StatusCode::FORBIDDEN
+        status_and_code(request(other).send().await.unwrap()).await,
+        (StatusCode::FORBIDDEN, "FORBIDDEN".to_owned())
     );
     assert_eq!(
         request(owner).send().await.unwrap().status(),

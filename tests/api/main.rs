@@ -1,4 +1,5 @@
-//! The black-box suite: one binary, so it links once.
+//! The black-box suite: one binary, so it links once. Tests that time
+//! themselves or load the machine are in tests/exclusive, run one at a time.
 
 mod auth;
 mod concurrency;
@@ -6,16 +7,13 @@ mod deletion;
 mod deployment;
 mod dynamodb_requests;
 mod errors;
-mod faults;
 pub mod helpers;
 mod hostile;
 mod idempotency;
 mod identity;
-mod load;
 mod notifications;
 mod openapi;
 mod orders;
 mod process;
 mod roles;
-mod throttling;
 mod users;

@@ -13,6 +13,7 @@ on_both_engines!(
     order_fields_are_validated,
     lists_the_customer_then_orders_newest_first,
     pages_through_every_order_exactly_once,
+    a_page_holds_20_orders_by_default,
     listing_rejects_forged_tokens_and_unknown_users,
     fetches_an_order_with_or_without_its_customer,
     moves_an_order_through_its_life_cycle,
@@ -204,6 +205,30 @@ async fn pages_through_every_order_exactly_once(engine: EngineKind) {
     placed.reverse();
     assert_eq!(ids, placed.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 5);
+}
+
+/// README, "Listing pages": without `limit`, a page holds 20 orders (the
+/// first page opens with the profile besides).
+async fn a_page_holds_20_orders_by_default(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    app.given_user("john").await;
+    for _ in 0..21 {
+        app.given_order("john").await;
+    }
+
+    let (status, first) = status_and_json(app.get("/orders?username=john").await).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let entries = first["data"].as_array().unwrap();
+    assert_eq!(entries[0]["SK"], "CUSTOMER#john");
+    assert_eq!(entries.len(), 1 + 20);
+    let token = first["nextToken"].as_str().expect("a second page");
+    let (_, second) = status_and_json(
+        app.get(&format!("/orders?username=john&nextToken={token}"))
+            .await,
+    )
+    .await;
+    assert_eq!(second["data"].as_array().unwrap().len(), 1);
+    assert!(second.get("nextToken").is_none(), "{second}");
 }
 
 async fn listing_rejects_forged_tokens_and_unknown_users(engine: EngineKind) {

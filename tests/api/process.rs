@@ -104,19 +104,15 @@ async fn the_healthcheck_subcommand_reports_the_service_state() {
 
 #[tokio::test]
 async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
-    // A port that was free a moment ago: connections to it are refused.
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("http://127.0.0.1:{closed_port}");
+    // Port 1 (tcpmux) is privileged and unused: connections are refused,
+    // and no other test or process can take it in the meantime.
+    let endpoint = "http://127.0.0.1:1";
     let data_dir = TempDir::new().unwrap();
     let running = start_with(
         &data_dir,
         &[
             ("STORE", "dynamodb"),
-            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_ENDPOINT_URL", endpoint),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),

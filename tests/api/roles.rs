@@ -4,8 +4,8 @@
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
 use crate::helpers::jwt::{Jwks, SigningKey, bearer, claims, id_claims, spawn_with_jwks, sub_of};
+use crate::helpers::{TestApp, error_code};
 
 /// alice and bob are customers; root is an admin; packer is fulfilment.
 /// Each has an access token; alice and bob registered with ID tokens.
@@ -51,10 +51,16 @@ impl World {
         bearer(request, &self.tokens[who])
     }
 
+    /// Sends as `who`. Every refusal in this file is about the role, so
+    /// each 403 must say `FORBIDDEN` in the error shape.
     async fn send(&self, who: &str, request: RequestBuilder) -> (StatusCode, Value) {
         let response = self.as_(who, request).send().await.unwrap();
         let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let body = response.json().await.unwrap_or(Value::Null);
+        if status == StatusCode::FORBIDDEN {
+            assert_eq!(error_code(&body, status), "FORBIDDEN", "as {who}: {body}");
+        }
+        (status, body)
     }
 
     async fn add_user(&self, who: &str, username: &str) -> (StatusCode, Value) {

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{EngineKind, error_code, spawn_app, status_and_json};
+use crate::helpers::{EngineKind, error_code, spawn_app, status_and_code, status_and_json};
 use crate::on_both_engines;
 
 on_both_engines!(
@@ -10,6 +10,7 @@ on_both_engines!(
     a_taken_username_or_email_is_a_conflict,
     usernames_differing_only_in_case_cannot_coexist,
     registration_validates_every_field,
+    name_and_address_lengths_count_the_spaces_sent_and_store_trimmed,
     fetches_a_user_or_404,
     edits_an_address_with_the_seed_example,
     editing_the_address_of_an_unknown_user_creates_nothing,
@@ -80,7 +81,10 @@ async fn a_taken_username_or_email_is_a_conflict(engine: EngineKind) {
     );
 
     // The refused registrations wrote nothing: jane is still free.
-    assert_eq!(app.get("/users/jane").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        status_and_code(app.get("/users/jane").await).await,
+        (StatusCode::NOT_FOUND, "USER_NOT_FOUND".to_owned())
+    );
 }
 
 async fn usernames_differing_only_in_case_cannot_coexist(engine: EngineKind) {
@@ -139,6 +143,51 @@ async fn registration_validates_every_field(engine: EngineKind) {
     }
 }
 
+/// README, "Rules": lengths are counted as sent, spaces included, and the
+/// stored value is trimmed.
+async fn name_and_address_lengths_count_the_spaces_sent_and_store_trimmed(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    let padded = |text: &str| format!(" {text} ");
+
+    let too_long =
+        json!({"email": "a@example.com", "name": padded(&"n".repeat(99)), "username": "ann"});
+    let (status, body) = status_and_json(app.post_json("/add_user", &too_long).await).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "101 characters sent"
+    );
+    assert_eq!(body["error"]["details"]["field"], "name");
+
+    let fits =
+        json!({"email": "a@example.com", "name": padded(&"n".repeat(98)), "username": "ann"});
+    let (status, body) = status_and_json(app.post_json("/add_user", &fits).await).await;
+    assert_eq!(status, StatusCode::CREATED, "100 characters sent: {body}");
+    assert_eq!(body["data"]["Name"], "n".repeat(98), "stored trimmed");
+
+    let edit = |address: String| {
+        app.client
+            .post(app.url("/edit-address"))
+            .query(&[("username", "ann"), ("new_address", address.as_str())])
+            .send()
+    };
+    let (status, body) = status_and_json(edit(padded(&"a".repeat(299))).await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "301 characters sent"
+    );
+    assert_eq!(body["error"]["details"]["field"], "new_address");
+    let (status, body) = status_and_json(edit(padded(&"a".repeat(298))).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "300 characters sent: {body}");
+    let (_, profile) = status_and_json(app.get("/users/ann").await).await;
+    assert_eq!(
+        profile["data"]["Address"],
+        "a".repeat(298),
+        "stored trimmed"
+    );
+}
+
 async fn fetches_a_user_or_404(engine: EngineKind) {
     let app = spawn_app(engine).await;
     app.given_user("john").await;
@@ -191,8 +240,8 @@ async fn editing_the_address_of_an_unknown_user_creates_nothing(engine: EngineKi
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body, status), "USER_NOT_FOUND");
     assert_eq!(
-        app.get("/users/ghost").await.status(),
-        StatusCode::NOT_FOUND
+        status_and_code(app.get("/users/ghost").await).await,
+        (StatusCode::NOT_FOUND, "USER_NOT_FOUND".to_owned())
     );
     // Registering the name still works: no partial item is in the way.
     app.given_user("ghost").await;
@@ -216,14 +265,18 @@ async fn deleting_a_user_frees_the_username_and_email_and_drops_the_orders(engin
 
     let (status, body) = status_and_json(app.delete("/users/john").await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(app.get("/users/john").await.status(), StatusCode::NOT_FOUND);
+    let not_found = |code: &str| (StatusCode::NOT_FOUND, code.to_owned());
     assert_eq!(
-        app.get(&format!("/orders/{old_order}")).await.status(),
-        StatusCode::NOT_FOUND
+        status_and_code(app.get("/users/john").await).await,
+        not_found("USER_NOT_FOUND")
     );
     assert_eq!(
-        app.delete("/users/john").await.status(),
-        StatusCode::NOT_FOUND
+        status_and_code(app.get(&format!("/orders/{old_order}")).await).await,
+        not_found("ORDER_NOT_FOUND")
+    );
+    assert_eq!(
+        status_and_code(app.delete("/users/john").await).await,
+        not_found("USER_NOT_FOUND")
     );
 
     app.given_user("john").await;

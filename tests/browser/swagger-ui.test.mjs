@@ -5,7 +5,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -24,12 +23,37 @@ let origin;
 const foreignRequests = [];
 const consoleErrors = [];
 
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** Starts the service on PORT=0 and resolves with the port it bound, read
+ * from its JSON "listening" line: a probed port could be taken by another
+ * process before the service binds it. */
+function startService() {
+  const child = spawn(binary, [], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'swagger-')), LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let pending = '';
+    let port;
+    child.stdout.on('data', (chunk) => {
+      if (port !== undefined) return;
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop();
+      for (const line of lines) {
+        try {
+          const event = JSON.parse(line);
+          if (event.message === 'listening') {
+            port = event.port;
+            resolve({ child, port });
+            return;
+          }
+        } catch {
+          // Not a JSON line.
+        }
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`the service exited with ${code} before it listened`)));
+  });
 }
 
 async function waitUntilReady(url) {
@@ -45,12 +69,9 @@ async function waitUntilReady(url) {
 }
 
 before(async () => {
-  const port = await freePort();
-  origin = `http://127.0.0.1:${port}`;
-  service = spawn(binary, [], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'swagger-')), LOG_FORMAT: 'json' },
-    stdio: 'ignore',
-  });
+  const started = await startService();
+  service = started.child;
+  origin = `http://127.0.0.1:${started.port}`;
   await waitUntilReady(`${origin}/health/ready`);
 
   browser = await chromium.launch({

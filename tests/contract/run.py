@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "benches"))
-from processes import free_port  # noqa: E402
+from processes import launch  # noqa: E402
 
 ISSUER = "https://issuer.contract.test"
 AUDIENCE = "contract-client"
@@ -92,8 +92,6 @@ def wait_ready(base: str, service: subprocess.Popen, budget: float = 30.0) -> No
 
 
 def fuzz(binary: str, label: str, env: dict, token: str | None) -> int:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log_path = ROOT / "target" / "contract" / f"service-{label}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as data_dir, open(log_path, "wb") as log:
@@ -103,11 +101,9 @@ def fuzz(binary: str, label: str, env: dict, token: str | None) -> int:
         config = pathlib.Path(data_dir) / "schemathesis.toml"
         config.write_text((HERE / "schemathesis.toml").read_text()
                           + (f'\n[auth.openapi.bearer]\nbearer = "{token}"\n' if token else ""))
-        service = subprocess.Popen(
-            [binary],
-            env={**os.environ, **env, "PORT": str(port), "DATA_DIR": data_dir, "RUST_LOG": "warn"},
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+        # At INFO: the port is read from the "listening" line.
+        service, port = launch(binary, {**env, "DATA_DIR": data_dir, "RUST_LOG": "info"}, log)
+        base = f"http://127.0.0.1:{port}"
         try:
             wait_ready(base, service)
             command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config),

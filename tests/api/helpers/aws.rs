@@ -128,9 +128,9 @@ impl Aws {
         let mut settings = vec![
             ("NOTIFICATIONS_SOURCE", "sqs"),
             ("NOTIFICATIONS_QUEUE_URL", &self.changes),
-            // Longer than a batch takes on a loaded machine, so a message
-            // comes back only when a test wants it to (see QUICK_RETRY).
-            ("NOTIFICATIONS_VISIBILITY_TIMEOUT", "5"),
+            // Far longer than a batch takes on a loaded 2-core machine, so
+            // a message comes back only when a test wants it to (QUICK_RETRY).
+            ("NOTIFICATIONS_VISIBILITY_TIMEOUT", "30"),
             ("NOTIFICATIONS_CONCURRENCY", "2"),
             ("ORDER_TOPIC_ARN", topic_arn),
             ("EVENT_BUS_NAME", &self.bus),
@@ -268,6 +268,15 @@ pub fn with_new_order(fixture: &str) -> (String, String) {
         body = body.replace(event_id, &ulid::Ulid::generate().to_string());
     }
     (order, body)
+}
+
+/// The distinct events among `messages`: a redelivered message is one event
+/// however often it arrives (SQS is at-least-once).
+pub fn event_ids(messages: &[Message]) -> std::collections::HashSet<String> {
+    messages
+        .iter()
+        .map(|message| json(message)["eventId"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 pub fn json(message: &Message) -> Value {

@@ -7,6 +7,13 @@
 //! - `Outage`: the service behind it is down (a 5xx answer) for a while,
 //!   counted from the first request it refuses.
 //! - `Refuse`: the service refuses every request for good (a 4xx answer).
+//! - `ConflictFirst`: DynamoDB cancels a `TransactWriteItems` that meets an
+//!   ongoing transaction on one of its items ("TransactionCanceledException":
+//!   "an ongoing TransactWriteItems operation that conflicts with a
+//!   concurrent TransactWriteItems request", reason `TransactionConflict`);
+//!   moto, which applies DynamoDB requests one at a time, never does. The
+//!   first `n` transactions touching each item are cancelled so, then
+//!   forwarded.
 //!
 //! Requests are forwarded byte for byte (moto checks no signature).
 
@@ -29,6 +36,9 @@ pub enum Behaviour {
         status: u16,
         body: &'static str,
     },
+    ConflictFirst {
+        n: usize,
+    },
 }
 
 pub struct AwsProxy {
@@ -45,6 +55,8 @@ struct State {
     counts: Arc<Mutex<HashMap<String, usize>>>,
     refused: Arc<Mutex<usize>>,
     outage_began: Mutex<Option<Instant>>,
+    /// Transactions seen per item (table, key), for `ConflictFirst`.
+    transactions_per_item: Mutex<HashMap<String, usize>>,
 }
 
 impl AwsProxy {
@@ -59,6 +71,7 @@ impl AwsProxy {
             counts: Arc::clone(&counts),
             refused: Arc::clone(&refused),
             outage_began: Mutex::default(),
+            transactions_per_item: Mutex::default(),
         });
         let (listener, endpoint) = super::loopback();
         let server = HttpServer::new(move || {
@@ -126,6 +139,12 @@ impl State {
                     return reply(200, "application/x-amz-json-1.0", stale.clone());
                 }
             }
+            Behaviour::ConflictFirst { n } if operation == "TransactWriteItems" => {
+                if let Some(cancelled) = self.conflict(*n, &body) {
+                    *self.refused.lock().unwrap() += 1;
+                    return reply(400, "application/x-amz-json-1.0", cancelled);
+                }
+            }
             _ => {}
         }
         let mut forwarded = self.client.request(
@@ -161,6 +180,46 @@ impl State {
         reply(status, &content_type, bytes)
     }
 
+    /// The cancellation DynamoDB answers when one of the transaction's items
+    /// has met fewer than `n` transactions before this one, with a reason per
+    /// item in request order; `None` when the transaction may go through.
+    fn conflict(&self, n: usize, body: &[u8]) -> Option<Vec<u8>> {
+        let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let items = request["TransactItems"].as_array()?;
+        let mut seen = self.transactions_per_item.lock().unwrap();
+        let reasons: Vec<serde_json::Value> = items
+            .iter()
+            .map(|item| {
+                let count = seen.entry(item_identity(item)).or_insert(0);
+                *count += 1;
+                if *count <= n {
+                    serde_json::json!({
+                        "Code": "TransactionConflict",
+                        "Message": "Transaction is ongoing for the item",
+                    })
+                } else {
+                    serde_json::json!({"Code": "None"})
+                }
+            })
+            .collect();
+        if reasons.iter().all(|reason| reason["Code"] == "None") {
+            return None;
+        }
+        let codes: Vec<&str> = reasons
+            .iter()
+            .map(|reason| reason["Code"].as_str().unwrap_or_default())
+            .collect();
+        let answer = serde_json::json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "Message": format!(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                codes.join(", ")
+            ),
+            "CancellationReasons": reasons,
+        });
+        Some(answer.to_string().into_bytes())
+    }
+
     fn refuse(&self, status: u16, body: &'static str) -> HttpResponse {
         *self.refused.lock().unwrap() += 1;
         let content_type = if body.starts_with('<') {
@@ -187,6 +246,19 @@ fn operation(request: &HttpRequest, body: &[u8]) -> String {
         .find_map(|pair| pair.strip_prefix("Action="))
         .unwrap_or("?")
         .to_owned()
+}
+
+/// The table and primary key one `TransactItems` entry writes or checks.
+fn item_identity(entry: &serde_json::Value) -> String {
+    let Some((_, action)) = entry.as_object().and_then(|actions| actions.iter().next()) else {
+        return String::new();
+    };
+    let key = if action["Key"].is_object() {
+        (action["Key"]["PK"].clone(), action["Key"]["SK"].clone())
+    } else {
+        (action["Item"]["PK"].clone(), action["Item"]["SK"].clone())
+    };
+    format!("{}|{}|{}", action["TableName"], key.0, key.1)
 }
 
 fn is_gsi1_query(operation: &str, body: &[u8]) -> bool {

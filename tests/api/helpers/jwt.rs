@@ -105,10 +105,13 @@ pub fn id_claims(username: &str, sub: &str, email: &str) -> Value {
     })
 }
 
-/// A JWKS endpoint whose keys a test can swap, counting its fetches.
+/// A JWKS endpoint whose keys a test can swap, counting its fetches. While
+/// `down` is set it answers every fetch with a 503, as an issuer in an
+/// outage would.
 pub struct Jwks {
     pub url: String,
     pub keys: Arc<Mutex<Vec<Value>>>,
+    pub down: Arc<std::sync::atomic::AtomicBool>,
     fetches: Arc<AtomicUsize>,
 }
 
@@ -116,17 +119,30 @@ impl Jwks {
     pub async fn serve(keys: Vec<Value>) -> Self {
         let keys = Arc::new(Mutex::new(keys));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let (served, counted) = (Arc::clone(&keys), Arc::clone(&fetches));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (served, counted, outage) =
+            (Arc::clone(&keys), Arc::clone(&fetches), Arc::clone(&down));
         let (listener, base) = super::loopback();
         let url = format!("{base}/jwks.json");
         let server = HttpServer::new(move || {
-            let (served, counted) = (Arc::clone(&served), Arc::clone(&counted));
+            let (served, counted, outage) = (
+                Arc::clone(&served),
+                Arc::clone(&counted),
+                Arc::clone(&outage),
+            );
             App::new().route(
                 "/jwks.json",
                 web::get().to(move || {
                     counted.fetch_add(1, Ordering::SeqCst);
                     let keys = served.lock().unwrap().clone();
-                    async move { HttpResponse::Ok().json(json!({ "keys": keys })) }
+                    let down = outage.load(Ordering::SeqCst);
+                    async move {
+                        if down {
+                            HttpResponse::ServiceUnavailable().finish()
+                        } else {
+                            HttpResponse::Ok().json(json!({ "keys": keys }))
+                        }
+                    }
                 }),
             )
         })
@@ -136,7 +152,12 @@ impl Jwks {
         .unwrap()
         .run();
         tokio::spawn(server);
-        Self { url, keys, fetches }
+        Self {
+            url,
+            keys,
+            down,
+            fetches,
+        }
     }
 
     pub fn fetches(&self) -> usize {

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod aws_proxy;
+pub mod fake_bus;
 pub mod fake_streams;
 pub mod jwt;
 pub mod process;
@@ -257,6 +258,12 @@ impl TestApp {
         let result = action.await;
         (counter.load(Ordering::SeqCst) - before, result)
     }
+}
+
+/// The status and error code of an error answer, for one-line assertions.
+pub async fn status_and_code(response: Response) -> (StatusCode, String) {
+    let (status, body) = status_and_json(response).await;
+    (status, error_code(&body, status))
 }
 
 pub async fn status_and_json(response: Response) -> (StatusCode, Value) {

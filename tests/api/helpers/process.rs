@@ -53,6 +53,26 @@ pub fn start_with(data_dir: &TempDir, settings: &[(&str, &str)]) -> Running {
     running
 }
 
+/// Starts the binary on the DynamoDB engine, with a table of its own
+/// (created at start-up) behind `endpoint` (the emulator, or a proxy in
+/// front of it). Returns the table's name with it.
+pub fn start_on_dynamodb(
+    data_dir: &TempDir,
+    endpoint: &str,
+    settings: &[(&str, &str)],
+) -> (Running, String) {
+    let table = super::unique("table");
+    let mut all = vec![
+        ("STORE", "dynamodb"),
+        ("CREATE_TABLE", "true"),
+        ("TABLE_NAME", table.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+        ("NOTIFICATIONS_SOURCE", "off"),
+    ];
+    all.extend_from_slice(settings);
+    (start_with(data_dir, &all), table)
+}
+
 impl Running {
     /// Its API, as a client sees it.
     pub fn api(&self) -> Api {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 /// A fake HTTP endpoint that keeps the bodies POSTed to `path` and answers
-/// each with `answer`: an OTLP collector, or EventBridge's PutEvents.
+/// each with `answer`: an OTLP collector.
 pub struct Recorder {
     pub url: String,
     pub bodies: Arc<Mutex<Vec<Vec<u8>>>>,

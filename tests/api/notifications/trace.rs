@@ -4,6 +4,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::helpers::aws::{Aws, INSERT, json, with_new_order};
+use crate::helpers::fake_bus::FakeBus;
 use crate::helpers::recorder::Recorder;
 
 #[tokio::test]
@@ -12,11 +13,7 @@ async fn a_published_message_carries_its_trace_and_links_the_write_that_caused_i
     let collector = Recorder::serve("/v1/traces", "application/x-protobuf", "");
     // moto's rule targets do not pass the TraceHeader on (nor does AWS: it
     // goes to X-Ray), so the bus is a fake that keeps the PutEvents request.
-    let bus = Recorder::serve(
-        "/",
-        "application/x-amz-json-1.1",
-        r#"{"FailedEntryCount":0,"Entries":[{"EventId":"e-1"}]}"#,
-    );
+    let bus = FakeBus::serve(None);
     let data_dir = TempDir::new().unwrap();
     let service = aws.start_service_with(
         &data_dir,
@@ -52,7 +49,7 @@ async fn a_published_message_carries_its_trace_and_links_the_write_that_caused_i
     assert_ne!(parts[1], write_trace, "the message starts its own trace");
     // Deleted only once both publishes succeeded, so PutEvents has been sent.
     aws.wait_until_drained(&aws.changes).await;
-    let put_events: Value = serde_json::from_slice(&bus.bodies.lock().unwrap()[0]).unwrap();
+    let put_events: Value = bus.requests.lock().unwrap()[0].clone();
     assert_eq!(
         put_events["Entries"][0]["TraceHeader"],
         format!(

@@ -133,10 +133,12 @@ async fn answers_503_after_bounded_retries(error: &'static str) {
 
 #[tokio::test]
 async fn provisioned_throughput_exceeded_is_retried_then_503() {
+    let _alone = crate::alone().await;
     answers_503_after_bounded_retries("ProvisionedThroughputExceededException").await;
 }
 
 #[tokio::test]
 async fn throttling_is_retried_then_503() {
+    let _alone = crate::alone().await;
     answers_503_after_bounded_retries("ThrottlingException").await;
 }

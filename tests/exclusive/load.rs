@@ -142,6 +142,7 @@ async fn assert_every_201_is_listed_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_clients_place_fifty_orders_each_and_list_every_one_once() {
+    let _alone = crate::alone().await;
     let data_dir = TempDir::new().unwrap();
     let running = start_with(
         &data_dir,
@@ -165,6 +166,7 @@ async fn two_hundred_clients_place_fifty_orders_each_and_list_every_one_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sigterm_under_load_loses_no_answered_order() {
+    let _alone = crate::alone().await;
     let data_dir = TempDir::new().unwrap();
     let settings = [("RUST_LOG", "warn"), ("NOTIFICATIONS_SOURCE", "off")];
     let running = start_with(&data_dir, &settings);
