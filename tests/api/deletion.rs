@@ -157,17 +157,8 @@ async fn a_lookup_by_id_alone_sees_a_move_and_a_deletion_at_once(engine: EngineK
         EngineKind::DynamoDb => {
             let index = AwsProxy::serve(crate::helpers::moto_endpoint(), Behaviour::StaleIndex);
             let data_dir = tempfile::TempDir::new().unwrap();
-            let table = format!("stale-{}", ulid::Ulid::generate());
-            let service = crate::helpers::process::start_with(
-                &data_dir,
-                &[
-                    ("STORE", "dynamodb"),
-                    ("CREATE_TABLE", "true"),
-                    ("TABLE_NAME", &table),
-                    ("NOTIFICATIONS_SOURCE", "off"),
-                    ("AWS_ENDPOINT_URL_DYNAMODB", &index.endpoint),
-                ],
-            );
+            let (service, _) =
+                crate::helpers::process::start_on_dynamodb(&data_dir, &index.endpoint, &[]);
             let client = crate::helpers::http_client();
             let register = json!({"email": "john@example.com", "name": "John", "username": "john"});
             let created = client

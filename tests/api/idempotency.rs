@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::aws_proxy::{AwsProxy, Behaviour};
-use crate::helpers::process::start_with;
+use crate::helpers::process::start_on_dynamodb;
 use crate::helpers::{Api, EngineKind, moto_endpoint, spawn_app, status_and_json};
 use crate::on_both_engines;
 
@@ -162,18 +162,8 @@ async fn a_registration_retried_with_its_key_is_answered_not_refused(engine: Eng
 /// on, and so does the service for a table it creates (`CREATE_TABLE`).
 #[tokio::test]
 async fn a_table_the_service_creates_expires_idempotency_records() {
-    let endpoint = moto_endpoint();
-    let table = format!("ttl-{}", ulid::Ulid::generate().to_string().to_lowercase());
     let data_dir = tempfile::TempDir::new().unwrap();
-    let service = start_with(
-        &data_dir,
-        &[
-            ("STORE", "dynamodb"),
-            ("CREATE_TABLE", "true"),
-            ("TABLE_NAME", &table),
-            ("AWS_ENDPOINT_URL", &endpoint),
-        ],
-    );
+    let (service, table) = start_on_dynamodb(&data_dir, &moto_endpoint(), &[]);
 
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()

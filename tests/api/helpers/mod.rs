@@ -76,6 +76,17 @@ macro_rules! on_both_engines {
     };
 }
 
+/// DynamoDB budgets for the suite: moto handles DynamoDB requests one at a
+/// time, and on a loaded 2-core machine a 100-item transaction can wait
+/// seconds in its queue. These tests check behaviour, not budgets (the
+/// budget tests in tests/exclusive set their own), so a slow emulator must
+/// not turn into a 503.
+pub const EMULATOR_TIMEOUTS: ecommerce_service::config::DynamoDbTimeouts =
+    ecommerce_service::config::DynamoDbTimeouts {
+        attempt: Duration::from_secs(20),
+        call: Duration::from_secs(60),
+    };
+
 /// The emulator's address. The DynamoDB half of the suite needs it and
 /// fails, never skips, without it.
 pub fn moto_endpoint() -> String {
@@ -131,7 +142,7 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
             let store = StoreSettings::DynamoDb {
                 table_name,
                 create_table: true,
-                timeouts: Default::default(),
+                timeouts: EMULATOR_TIMEOUTS,
             };
             (store, None)
         }

@@ -25,7 +25,15 @@ pub fn start(data_dir: &TempDir) -> Running {
 }
 
 pub fn start_with(data_dir: &TempDir, settings: &[(&str, &str)]) -> Running {
+    let budget = super::EMULATOR_TIMEOUTS;
     let mut child = Command::new(BINARY)
+        // As the in-process apps: a slow emulator is not a fault, unless a
+        // test sets its own budget.
+        .env(
+            "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+            budget.attempt.as_millis().to_string(),
+        )
+        .env("DYNAMODB_TIMEOUT_MS", budget.call.as_millis().to_string())
         .envs(settings.iter().copied())
         .env("PORT", "0")
         .env("HOST", "127.0.0.1")
