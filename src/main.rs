@@ -51,7 +51,11 @@ fn serve(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _flush_on_exit = match telemetry::init(settings.log_format, settings.metrics_interval) {
+    let _flush_on_exit = match telemetry::init(
+        settings.log_format,
+        settings.metrics_interval,
+        settings.trace_caller_sampled_per_second,
+    ) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("cannot set up telemetry: {error:#}");

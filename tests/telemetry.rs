@@ -12,6 +12,7 @@ use ecommerce_service::config::{
     AuthSettings, LogFormat, NotificationSettings, Settings, StoreSettings,
 };
 use ecommerce_service::startup::Application;
+use ecommerce_service::telemetry::sampling::{self, Sampling};
 use ecommerce_service::telemetry::{self, metrics, trace};
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -53,6 +54,8 @@ struct Observed {
 fn observed() -> &'static Observed {
     static OBSERVED: OnceLock<Observed> = OnceLock::new();
     OBSERVED.get_or_init(|| {
+        // As deployed: a caller's sampled flag decides (parent-based).
+        sampling::install(Sampling::always());
         let spans = InMemorySpanExporter::default();
         let provider = trace::provider_with(spans.clone());
         let logs = Captured::default();
@@ -87,6 +90,7 @@ async fn spawn_app() -> App {
         },
         log_format: LogFormat::Json,
         metrics_interval: None,
+        trace_caller_sampled_per_second: 10,
         shutdown_timeout: Duration::from_secs(1),
         client_timeout: Duration::from_secs(2),
         notifications: NotificationSettings::off(),
@@ -206,6 +210,54 @@ async fn a_request_continues_the_callers_trace_and_parents_its_storage_calls() {
         .expect("a request finished line");
     assert_eq!(finished["http.status_code"], 200);
     assert!(finished["latency_us"].as_u64().is_some());
+}
+
+/// A caller's unsampled flag (`-00`) is followed before the span is built
+/// (src/telemetry/sampling.rs): nothing of the request reaches the exporter,
+/// and its log lines are still written.
+#[tokio::test]
+async fn an_unsampled_callers_request_exports_no_span_and_still_logs() {
+    let app = spawn_app().await;
+    app.register("quiet", "unsampled-setup").await;
+    let unsampled = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let sampled = "6bf92f3577b34da6a3ce929d0e0e4738";
+    for (trace_id, flag, request_id) in [
+        (unsampled, "00", "unsampled-get"),
+        (sampled, "01", "sampled-get"),
+    ] {
+        let status = app
+            .send(
+                app.client
+                    .get(format!("{}/orders?username=quiet", app.address))
+                    .header(
+                        "traceparent",
+                        format!("00-{trace_id}-00f067aa0ba902b7-{flag}"),
+                    ),
+                request_id,
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let spans = finished_spans();
+    let in_trace = |trace_id: &str| {
+        let wanted = TraceId::from_hex(trace_id).unwrap();
+        spans
+            .iter()
+            .filter(|span| span.span_context.trace_id() == wanted)
+            .count()
+    };
+    assert_eq!(
+        in_trace(unsampled),
+        0,
+        "the unsampled request exported spans"
+    );
+    // The server span and its one Query: the same request, sampled, exports.
+    assert_eq!(in_trace(sampled), 2);
+    let finished = lines_of("unsampled-get")
+        .into_iter()
+        .find(|line| line["message"] == "request finished")
+        .expect("the unsampled request still logs its line");
+    assert_eq!(finished["http.status_code"], 200);
 }
 
 #[tokio::test]

@@ -65,6 +65,15 @@ pub struct SettingsArgs {
     /// CloudWatch EMF metric lines on stdout.
     #[arg(long, env = "METRICS", value_enum, default_value_t = Toggle::Off, global = true)]
     pub metrics: Toggle,
+    /// With tracing on: a caller's sampled `traceparent` is honoured at most
+    /// this many times a second; past it, its requests are not traced.
+    #[arg(
+        long,
+        env = "TRACE_CALLER_SAMPLED_PER_SECOND",
+        default_value_t = 10,
+        global = true
+    )]
+    pub trace_caller_sampled_per_second: u32,
     /// Seconds between EMF flushes (and one at exit); 0 turns metrics off.
     #[arg(long, env = "METRICS_INTERVAL", default_value = "60", value_parser = seconds, global = true)]
     pub metrics_interval: Duration,

@@ -25,6 +25,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// CloudWatch EMF lines on stdout, every interval; `None` when off.
     pub metrics_interval: Option<Duration>,
+    /// A caller's sampled flag is honoured at most this often a second.
+    pub trace_caller_sampled_per_second: u32,
     pub shutdown_timeout: Duration,
     /// How long a client may take to send a request's head, and its body.
     pub client_timeout: Duration,
@@ -276,6 +278,7 @@ pub fn validate(args: SettingsArgs) -> Result<Settings, ConfigError> {
         metrics_interval: (args.metrics == Toggle::On)
             .then_some(args.metrics_interval)
             .filter(|interval| !interval.is_zero()),
+        trace_caller_sampled_per_second: args.trace_caller_sampled_per_second,
         shutdown_timeout: args.shutdown_timeout,
         client_timeout: args.client_timeout,
         notifications,

@@ -263,7 +263,7 @@ impl Engine {
             Engine::DynamoDb(_) => "dynamodb",
         };
         let started = Instant::now();
-        let outcome = if trace::enabled() {
+        let outcome = if trace::traced_here() {
             let span = tracing::info_span!(
                 "storage call",
                 otel.name = operation,

@@ -4,6 +4,7 @@
 pub mod metrics;
 mod request;
 pub(crate) mod request_id;
+pub mod sampling;
 pub mod trace;
 
 pub use request::RequestSpan;
@@ -38,15 +39,21 @@ impl Drop for Telemetry {
 }
 
 /// Installs the global subscriber: log lines on stdout, OpenTelemetry spans
-/// when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and EMF metric lines every
-/// `metrics_interval` if given. Lines go through a non-blocking writer so a
-/// slow stdout never stalls a request.
-pub fn init(format: LogFormat, metrics_interval: Option<Duration>) -> anyhow::Result<Telemetry> {
+/// when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (sampled as `sampling` says),
+/// and EMF metric lines every `metrics_interval` if given. Lines go through
+/// a non-blocking writer so a slow stdout never stalls a request.
+pub fn init(
+    format: LogFormat,
+    metrics_interval: Option<Duration>,
+    caller_sampled_per_second: u32,
+) -> anyhow::Result<Telemetry> {
     // The writer thread flushes whenever its queue runs dry; buffering in
     // between turns a burst of lines into one write instead of one each.
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
     let (writer, guard) = tracing_appender::non_blocking(stdout);
-    let traces = trace::provider_from_env()?;
+    let sampling = sampling::Sampling::from_env(caller_sampled_per_second)?;
+    let traces = trace::provider_from_env(&sampling)?;
+    sampling::install(sampling);
     if let Some(interval) = metrics_interval {
         metrics::install(Box::new(writer.clone()), interval);
     }
@@ -80,10 +87,15 @@ where
     };
     let spans = traces.map(|provider| {
         trace::enable();
+        // Unsampled requests never reach the OpenTelemetry layer (see
+        // sampling.rs): it builds no span data for them.
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("ecommerce-service"))
             .with_location(false)
             .with_threads(false)
+            .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+                metadata.target() != sampling::UNSAMPLED
+            }))
     });
     Registry::default().with(lines).with(spans).with(filter)
 }

@@ -9,7 +9,7 @@ use tracing_actix_web::RootSpanBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::request_id;
-use super::{metrics, trace};
+use super::{metrics, sampling, trace};
 
 /// The root span of each request: the server span of its trace, continuing
 /// the caller's `traceparent`. It names the route template, never the raw
@@ -37,18 +37,21 @@ impl RootSpanBuilder for RequestSpan {
             at: Instant::now(),
             route: metrics::enabled().then(|| format!("{} {}", request.method(), route)),
         });
-        if !trace::enabled() {
+        let caller = trace::incoming(request.headers());
+        if !trace::enabled() || !sampling::decide(&caller) {
+            // Not traced: a span for the log lines only. Its target keeps
+            // the OpenTelemetry layer (if any) from building span data.
             let span = tracing::info_span!(
+                target: sampling::UNSAMPLED,
                 "request",
                 http.method = %request.method(),
                 http.route = %route,
                 request_id = %request_id::resolve(request),
                 trace_id = Empty,
             );
-            // Tracing is off, but the caller's trace id still joins the logs
-            // to its trace.
+            // The caller's trace id still joins the logs to its trace.
             if request.headers().contains_key("traceparent")
-                && let (Some(trace_id), _) = trace::ids(&span, &trace::incoming(request.headers()))
+                && let (Some(trace_id), _) = trace::ids(&span, &caller)
             {
                 span.record("trace_id", trace_id);
             }
@@ -66,7 +69,6 @@ impl RootSpanBuilder for RequestSpan {
             http.response.status_code = Empty,
             otel.status_code = Empty,
         );
-        let caller = trace::incoming(request.headers());
         let _ = span.set_parent(caller.clone());
         let (trace_id, span_id) = trace::ids(&span, &caller);
         if let Some(trace_id) = trace_id {

@@ -18,6 +18,8 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracerProvider
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::sampling::{self, Sampling};
+
 const SERVICE_NAME: &str = "ecommerce-service";
 
 /// Whether spans go to OpenTelemetry: set once, when the subscriber is built
@@ -33,10 +35,20 @@ pub(super) fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
+/// Whether the code running now is traced: tracing is on, and this is not
+/// an unsampled request (whose storage calls then open no span).
+pub fn traced_here() -> bool {
+    enabled()
+        && Span::current()
+            .metadata()
+            .is_none_or(|metadata| metadata.target() != sampling::UNSAMPLED)
+}
+
 /// The tracer provider the environment asks for, if any: OTLP over HTTP to
-/// `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, sampled as `OTEL_TRACES_SAMPLER`
-/// says, named by `OTEL_SERVICE_NAME` (default `ecommerce-service`).
-pub fn provider_from_env() -> anyhow::Result<Option<SdkTracerProvider>> {
+/// `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, sampled as `sampling` says (from
+/// `OTEL_TRACES_SAMPLER`), named by `OTEL_SERVICE_NAME` (default
+/// `ecommerce-service`).
+pub fn provider_from_env(sampling: &Sampling) -> anyhow::Result<Option<SdkTracerProvider>> {
     let set = |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
     let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|value| value == "true");
     if disabled
@@ -51,6 +63,7 @@ pub fn provider_from_env() -> anyhow::Result<Option<SdkTracerProvider>> {
     let builder = SdkTracerProvider::builder().with_batch_exporter(exporter);
     Ok(Some(
         builder
+            .with_sampler(sampling.sdk_sampler())
             .with_id_generator(XrayCompatibleIds::default())
             .with_resource(resource())
             .build(),

@@ -153,6 +153,7 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
         store,
         log_format: LogFormat::Pretty,
         metrics_interval: None,
+        trace_caller_sampled_per_second: 10,
         shutdown_timeout: Duration::from_secs(1),
         client_timeout: Duration::from_secs(2),
         notifications: NotificationSettings::off(),
