@@ -15,7 +15,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # this binary (the one the integration tests build too).
 DEBUG_BIN := $(TARGET_DIR)/debug/ecommerce-service
 
-.PHONY: help setup run run-dynamodb test test-fast build lint contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-compare bench-smoke bench-notifications clean
+.PHONY: help setup run run-dynamodb test test-fast build lint contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-compare bench-smoke bench-notifications profile clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -93,9 +93,13 @@ tests/browser/node_modules: tests/browser/package.json tests/browser/package-loc
 browser-test: tests/browser/node_modules build ## Swagger UI in Debian's headless Chromium, offline (screenshot in target/browser/)
 	cd tests/browser && SERVICE_BINARY=$(abspath $(DEBUG_BIN)) npm test
 
-bench: python-tools ## Throughput, latency, CPU and memory per request, start-up, durability (BENCHMARKS.md)
-	cargo build --release --locked --bin ecommerce-service
+bench: python-tools ## Throughput, latency, CPU and memory per request, start-up, durability, cost per call on each engine (BENCHMARKS.md)
+	cargo build --release --locked --bin ecommerce-service --example bench-dynamodb
 	scripts/with-moto.sh $(VENV)/bin/python benches/api.py
+
+profile: python-tools ## perf profile of one scenario on the DynamoDB engine (fake): make profile SCENARIO=get_order
+	cargo build --profile profiling --locked --bin ecommerce-service --example bench-dynamodb
+	$(VENV)/bin/python benches/profile.py $(or $(SCENARIO),get_order)
 
 bench-compare: ## Compare target/bench/results.json with an earlier one: make bench-compare BASE=<file>
 	$(VENV)/bin/python benches/compare.py "$(BASE)"

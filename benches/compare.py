@@ -24,6 +24,10 @@ def rows(base, current):
         yield figure, base.get(figure), current.get(figure), figure
     yield ("durable_placements_per_second", base.get("durability", {}).get("durable_placements_per_second"),
            current["durability"]["durable_placements_per_second"], "durable_placements_per_second")
+    for name, figures in current.get("engine_cost", {}).get("calls", {}).items():
+        for figure in ["embedded_us", "dynamodb_us"]:
+            before = base.get("engine_cost", {}).get("calls", {}).get(name, {}).get(figure)
+            yield f"engine cost {name} {figure}", before, figures[figure], figure
     for name, figures in current.get("dynamodb", {}).items():
         for figure in ["dynamodb_requests_per_call", "service_cpu_us_per_call"]:
             yield f"dynamodb {name} {figure}", base.get("dynamodb", {}).get(name, {}).get(figure), figures[figure], figure

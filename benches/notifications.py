@@ -18,7 +18,6 @@ share of one core.
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time

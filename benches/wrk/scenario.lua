@@ -61,6 +61,25 @@ local function get_order()
   return wrk.format("GET", "/orders/" .. order[2] .. "?customer_id=" .. order[1])
 end
 
+local function get_order_by_id()
+  local order = orders[math.random(#orders)]
+  return wrk.format("GET", "/orders/" .. order[2])
+end
+
+local function edit_address()
+  placed = placed + 1
+  local address = "Flat%20" .. placed .. "%20Main%20St"
+  return wrk.format("POST", "/edit-address?username=" .. users[math.random(#users)] .. "&new_address=" .. address)
+end
+
+-- New users, unique across runs: BENCH_RUN is a fresh tag per wrk process.
+local function register()
+  placed = placed + 1
+  local name = "r" .. (os.getenv("BENCH_RUN") or "x") .. "-" .. thread_index .. "-" .. placed
+  local body = '{"username":"' .. name .. '","email":"' .. name .. '@example.com","name":"Bench"}'
+  return wrk.format("POST", "/add_user", json, body)
+end
+
 local function list_orders()
   return wrk.format("GET", "/orders?limit=10&username=" .. users[math.random(#users)])
 end
@@ -105,6 +124,9 @@ end
 local scenarios = {
   get_user = get_user,
   get_order = get_order,
+  get_order_by_id = get_order_by_id,
+  edit_address = edit_address,
+  register = register,
   list_orders = list_orders,
   place_order = place_order,
   move_order = move_order,

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -24,8 +23,11 @@ use super::engine::{
 };
 use super::keys::{GSI1, GSI1PK, Key, PK};
 
+mod clients;
 mod expression;
 mod table;
+
+use clients::Clients;
 
 use expression::{AttributeMap, Expression, from_attributes, key_map, start_key, transact_item};
 
@@ -35,7 +37,7 @@ const CONFLICT_ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
 pub struct DynamoDbEngine {
-    client: Client,
+    clients: Arc<Clients>,
     table: Arc<str>,
     requests: Arc<AtomicU64>,
 }
@@ -52,15 +54,21 @@ impl DynamoDbEngine {
         let requests = Arc::new(AtomicU64::new(0));
         let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config)
             .timeout_config(crate::aws::call_timeouts(timeouts.attempt, timeouts.call))
+            // The attempt timeout already bounds an answer that stalls: every
+            // DynamoDB answer is read whole within its attempt. The SDK's
+            // stream watchdog on top cost CPU on every call.
+            .stalled_stream_protection(
+                aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled(),
+            )
             .interceptor(CountRequests(Arc::clone(&requests)))
             .build();
         let engine = Self {
-            client: Client::from_conf(config),
+            clients: Arc::new(Clients::new(config)),
             table: table.into(),
             requests,
         };
         if create_table {
-            table::create_if_missing(&engine.client, table)
+            table::create_if_missing(&engine.clients.get(), table)
                 .await
                 .with_context(|| format!("cannot create the table {table}"))?;
         }
@@ -74,7 +82,8 @@ impl DynamoDbEngine {
 
     pub async fn get(&self, key: &Key) -> Result<Option<Item>, EngineError> {
         let output = self
-            .client
+            .clients
+            .get()
             .get_item()
             .table_name(&*self.table)
             .set_key(Some(key_map(key)))
@@ -95,7 +104,8 @@ impl DynamoDbEngine {
             .as_ref()
             .map(|item| start_key(item, query.index));
         let output = self
-            .client
+            .clients
+            .get()
             .query()
             .table_name(&*self.table)
             .set_index_name((query.index == Index::Gsi1).then(|| GSI1.to_owned()))
@@ -141,7 +151,8 @@ impl DynamoDbEngine {
         let update = format!("SET {}", assignments.join(", "));
         let condition = expression.condition(&condition);
         let result = self
-            .client
+            .clients
+            .get()
             .update_item()
             .table_name(&*self.table)
             .set_key(Some(key_map(key)))
@@ -184,7 +195,8 @@ impl DynamoDbEngine {
             // it once ("ClientRequestToken": idempotent for 10 minutes) and
             // answers the retry as it would have answered the first.
             let result = self
-                .client
+                .clients
+                .get()
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
                 .client_request_token(ulid::Ulid::generate().to_string())
