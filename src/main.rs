@@ -34,6 +34,34 @@ fn main() -> ExitCode {
             print!("{}", openapi::spec_json());
             ExitCode::SUCCESS
         }
+        Command::BackfillQueues => backfill_queues(cli),
+    }
+}
+
+fn backfill_queues(cli: Cli) -> ExitCode {
+    let settings = match config::validate(cli.settings) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let backfill = actix_web::rt::System::new().block_on(async {
+        let store = ecommerce_service::startup::open_store(&settings.store).await?;
+        anyhow::Ok(store.backfill_status_queues().await?)
+    });
+    match backfill {
+        Ok(report) => {
+            println!("{}", serde_json::json!(report));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!(
+                "the backfill failed: {}",
+                ecommerce_service::error_chain(&*error)
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 

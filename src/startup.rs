@@ -101,6 +101,12 @@ impl Application {
     }
 }
 
+/// The store alone, for a maintenance command: no server, no change feed
+/// (what a command changes is no news for subscribers).
+pub async fn open_store(settings: &StoreSettings) -> anyhow::Result<Store> {
+    Ok(Store::new(open_engine(settings, ChangeFeed::Off).await?))
+}
+
 async fn open_engine(settings: &StoreSettings, feed: ChangeFeed) -> anyhow::Result<Engine> {
     match settings {
         StoreSettings::Embedded { data_dir } => {

@@ -85,6 +85,13 @@ impl Caller {
         }
     }
 
+    /// Reading a status queue (orders of every customer): fulfilment and
+    /// admins only.
+    pub fn may_read_queues(&self) -> bool {
+        let groups = self.groups();
+        groups.admin || groups.fulfilment
+    }
+
     /// A customer may only cancel their own order; the other moves belong
     /// to fulfilment (and admins).
     pub fn move_access(&self, owner: &Username, to: OrderStatus) -> Option<Access> {

@@ -30,6 +30,10 @@ pub enum Command {
     Healthcheck,
     /// Print the OpenAPI document.
     Openapi,
+    /// Put orders written before the status queue existed onto it (the
+    /// configured engine; safe beside a running service, and idempotent),
+    /// then print what it did as JSON.
+    BackfillQueues,
 }
 
 /// The settings, as environment variables (or the matching flags).

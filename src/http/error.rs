@@ -278,6 +278,7 @@ impl From<StoreError> for ApiError {
             StoreError::OrderNotFound => ApiError::OrderNotFound,
             StoreError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             StoreError::InvalidTransition { from, to } => ApiError::InvalidTransition { from, to },
+            StoreError::InvalidPageToken => ApiError::InvalidPageToken,
             StoreError::Forbidden => ApiError::Forbidden,
             error @ StoreError::Unclaimed => ApiError::Internal(error.into()),
             StoreError::Unavailable(source) => ApiError::Unavailable(source),

@@ -12,7 +12,7 @@ use super::views::{
     Envelope, ListingEntry, OrderFetched, OrderView, OrdersListing, RecipientView, UserView,
 };
 use crate::auth::Caller;
-use crate::domain::{NewOrder, OrderId, OrderStatus, PageToken, Username};
+use crate::domain::{NewOrder, OrderId, OrderStatus, PageToken, QueueToken, Username};
 use crate::store::{ScopedKey, Store, StoreError};
 
 const DEFAULT_PAGE_SIZE: usize = 20;
@@ -59,15 +59,23 @@ enum OrderStatusName {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersQuery {
-    #[param(value_type = String, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")]
+    /// A customer's orders, after their profile, e.g. `john`. Give this or
+    /// `status`. (No example value, so that Swagger UI's "Try it out" sends
+    /// only the status example.)
+    #[param(value_type = Option<String>, pattern = r"^[A-Za-z0-9._-]{2,64}$")]
     username: Option<String>,
+    /// The work queue: orders in this status across all customers, oldest
+    /// in the status first (`fulfilment` and `admin` only). Give this or
+    /// `username`.
+    #[param(value_type = Option<OrderStatusName>, example = "PLACED")]
+    status: Option<String>,
     /// Orders per page, 1 to 100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `nextToken` of the previous page (opaque; the pattern is only
     /// there so that generated clients and fuzzers know its shape).
     #[serde(rename = "nextToken")]
-    #[param(value_type = Option<String>, rename = "nextToken", pattern = r"^A[Q-Za-f][A-Za-z0-9_-]{20}[AEIMQUYcgkosw048]$")]
+    #[param(value_type = Option<String>, rename = "nextToken", pattern = r"^[A-Za-z0-9_-]{4,1200}$")]
     next_token: Option<String>,
 }
 
@@ -153,14 +161,16 @@ pub async fn place_order(
 }
 
 /// List a user's orders, newest first, after the user's profile (for the
-/// `fulfilment` group: only the username, name and address).
+/// `fulfilment` group: only the username, name and address); or, with
+/// `status`, the work queue: orders in that status across all customers,
+/// oldest first, each with its customer's username.
 #[utoipa::path(
     get, path = "/orders", tag = "orders",
     params(ListOrdersQuery),
     security(("bearer" = [])),
     responses(
         RouteErrors,
-        (status = 200, description = "One page: the profile (first page only), then orders newest first", body = OrdersListing),
+        (status = 200, description = "One page: the profile (first page only), then orders newest first; or, with `status`, queued orders oldest first", body = OrdersListing),
         (status = 400, description = "Malformed query or forged nextToken", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Invalid or missing parameter", body = ErrorBody),
@@ -172,19 +182,19 @@ pub async fn list_orders(
     query: web::Query<ListOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
+    if let Some(status) = query.status {
+        if query.username.is_some() {
+            return Err(ApiError::Validation {
+                field: "status".into(),
+                reason: "cannot be combined with username".into(),
+            });
+        }
+        let status: OrderStatus = field("status", Some(status))?;
+        return list_queue(&store, &caller, status, query.limit, query.next_token).await;
+    }
     let username: Username = field("username", query.username)?;
     let access = allow(caller.order_access(&username))?;
-    let limit = match query.limit {
-        None => DEFAULT_PAGE_SIZE,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=MAX_PAGE_SIZE).contains(limit))
-            .ok_or_else(|| ApiError::Validation {
-                field: "limit".into(),
-                reason: format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
-            })?,
-    };
+    let limit = page_size(query.limit)?;
     let after = query
         .next_token
         .map(|raw| PageToken::parse(&raw).map_err(|_| ApiError::InvalidPageToken))
@@ -208,6 +218,48 @@ pub async fn list_orders(
         success: true,
         data: customer.into_iter().chain(orders).collect(),
         next_token: page.next.map(|id| PageToken::after(id).encode()),
+    }))
+}
+
+fn page_size(raw: Option<String>) -> Result<usize, ApiError> {
+    match raw {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE_SIZE).contains(limit))
+            .ok_or_else(|| ApiError::Validation {
+                field: "limit".into(),
+                reason: format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+            }),
+    }
+}
+
+/// One page of a status's work queue: staff only, every customer's orders.
+async fn list_queue(
+    store: &Store,
+    caller: &Caller,
+    status: OrderStatus,
+    limit: Option<String>,
+    next_token: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.may_read_queues() {
+        return Err(ApiError::Forbidden);
+    }
+    let limit = page_size(limit)?;
+    let after = next_token
+        .map(|raw| QueueToken::parse(&raw, status).map_err(|_| ApiError::InvalidPageToken))
+        .transpose()?;
+    let page = store.status_queue(status, limit, after).await?;
+    Ok(HttpResponse::Ok().json(OrdersListing {
+        message: "orders fetched successfully".into(),
+        success: true,
+        data: page
+            .orders
+            .into_iter()
+            .map(|order| ListingEntry::Order(OrderView::queued(order)))
+            .collect(),
+        next_token: page.next.map(|token| token.encode()),
     }))
 }
 

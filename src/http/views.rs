@@ -150,6 +150,22 @@ pub struct OrderView {
     pub number_items: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// The customer's username (lower case): on the work queue's entries
+    /// (`GET /orders?status=`), which hold many customers' orders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "john")]
+    pub username: Option<String>,
+}
+
+impl OrderView {
+    /// The view of an order in a work queue: with its customer's username.
+    pub fn queued(order: Order) -> Self {
+        let username = order.owner.as_str().to_owned();
+        Self {
+            username: Some(username),
+            ..Self::from(order)
+        }
+    }
 }
 
 impl From<Order> for OrderView {
@@ -164,6 +180,7 @@ impl From<Order> for OrderView {
             amount: JsonAmount(order.amount),
             number_items: order.items.get(),
             updated_at: order.updated_at.map(|at| at.to_string()),
+            username: None,
         }
     }
 }

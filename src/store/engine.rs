@@ -152,7 +152,10 @@ impl WriteOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Index {
     Table,
+    /// Orders by id.
     Gsi1,
+    /// Orders by status, in shards ([`super::keys::STATUS_SHARDS`]).
+    Gsi2,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,6 +298,19 @@ impl Engine {
         match self {
             Engine::Embedded(engine) => self.observe("Query", engine.query(query)).await,
             Engine::DynamoDb(engine) => self.observe("Query", engine.query(query)).await,
+        }
+    }
+
+    /// One page of the whole table, and the key the next page starts after
+    /// (`None` at the end): for maintenance commands, never for requests.
+    pub async fn scan(
+        &self,
+        start_after: Option<Key>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<Key>), EngineError> {
+        match self {
+            Engine::Embedded(engine) => self.observe("Scan", engine.scan(start_after, limit)).await,
+            Engine::DynamoDb(engine) => self.observe("Scan", engine.scan(start_after, limit)).await,
         }
     }
 

@@ -15,6 +15,9 @@ pub enum StoreError {
     IdempotencyKeyReused,
     #[error("an order cannot move from {from} to {to}")]
     InvalidTransition { from: OrderStatus, to: OrderStatus },
+    /// A status queue's page token that does not fit this table's shards.
+    #[error("the page token was not issued by this service")]
+    InvalidPageToken,
     /// The data belongs to another account than the caller's.
     #[error("the data belongs to another account")]
     Forbidden,

@@ -1,8 +1,9 @@
 //! The single-table model, written once over the engine interface. Each
 //! concern is a file of its own `impl Store`: `users`, `orders`,
-//! `ownership` (whose data a caller may touch), `idempotency` and the
-//! stream reader's `checkpoints`.
+//! `ownership` (whose data a caller may touch), `queue` (orders by status),
+//! `idempotency` and the stream reader's `checkpoints`.
 
+mod backfill;
 mod checkpoints;
 pub(crate) mod dynamodb;
 pub(crate) mod embedded;
@@ -12,6 +13,7 @@ mod idempotency;
 pub(crate) mod keys;
 mod orders;
 mod ownership;
+mod queue;
 pub(crate) mod records;
 mod users;
 
@@ -21,10 +23,12 @@ use std::time::SystemTime;
 use crate::domain::{OrderId, Timestamp};
 use engine::Engine;
 
+pub use backfill::Backfill;
 pub use checkpoints::ShardPosition;
 pub use error::StoreError;
 pub use idempotency::{IDEMPOTENCY_TTL, ScopedKey};
 pub use orders::OrdersPage;
+pub use queue::QueuePage;
 pub use users::DeletionRun;
 
 /// What a write produced, and whether this answer replays an earlier write

@@ -3,10 +3,10 @@
 
 use super::engine::{
     self, AttributeCheck, Change, Condition, Direction, EngineError, Index, Item, Query,
-    Transaction, WriteOp, key_item, set,
+    Transaction, Value, WriteOp, key_item, set,
 };
 use super::idempotency::{self, ScopedKey};
-use super::keys::{self, IdempotentWrite};
+use super::keys::{self, GSI2PK, GSI2SK, IdempotentWrite};
 use super::ownership::{account_of, active_customer_of, refused};
 use super::records::{self, STATUS, SUB, UPDATED_AT, VERSION};
 use super::{Store, StoreError, Written};
@@ -288,9 +288,15 @@ impl Store {
             STATUS,
             from.iter().copied().map(records::status_value).collect(),
         )];
+        let now = Timestamp::now();
+        // The order leaves its old status's queue and joins the end of the
+        // new one's, in the same write: still one request per move.
+        let (queue_partition, queue_position) = keys::order_gsi2(to, id, now);
         let mut changes = vec![
             set(STATUS, records::status_value(to)),
-            set(UPDATED_AT, records::timestamp_value(Timestamp::now())),
+            set(UPDATED_AT, records::timestamp_value(now)),
+            set(GSI2PK, Value::S(queue_partition)),
+            set(GSI2SK, Value::S(queue_position)),
             // In the same write as the move: subscribers order an order's
             // events by it.
             (VERSION, Change::Increment),

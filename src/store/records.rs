@@ -8,7 +8,7 @@ use crate::domain::{
 
 use super::StoreError;
 use super::engine::{Item, Value, number, text};
-use super::keys::{self, EXPIRES_AT, GSI1PK, GSI1SK, PK, SK};
+use super::keys::{self, EXPIRES_AT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK};
 
 pub const USERNAME: &str = "Username";
 pub const EMAIL: &str = "Email";
@@ -82,11 +82,16 @@ pub fn email_reservation_item(user: &User) -> Item {
 pub fn order_item(order: &Order, trace_parent: Option<Value>) -> Item {
     let key = keys::order(&order.owner, order.id);
     let (gsi1pk, gsi1sk) = keys::order_gsi1(&order.owner, order.id);
+    // An order enters its status when placed, or when last moved.
+    let entered = order.updated_at.unwrap_or(order.created_at);
+    let (gsi2pk, gsi2sk) = keys::order_gsi2(order.status, order.id, entered);
     let mut item = Item::from([
         attribute(PK, string(key.pk)),
         attribute(SK, string(key.sk)),
         attribute(GSI1PK, string(gsi1pk)),
         attribute(GSI1SK, string(gsi1sk)),
+        attribute(GSI2PK, string(gsi2pk)),
+        attribute(GSI2SK, string(gsi2sk)),
         attribute(ORDER_ID, string(order.id.to_string())),
         attribute(CREATED_AT, string(order.created_at.to_string())),
         attribute(STATUS, status_value(order.status)),
@@ -201,8 +206,10 @@ pub fn idempotency_item(
     let mut item = written.clone();
     let original_pk = item.remove(PK).unwrap_or(Value::S(String::new()));
     let original_sk = item.remove(SK).unwrap_or(Value::S(String::new()));
-    item.remove(GSI1PK);
-    item.remove(GSI1SK);
+    // A record is no order: it stays out of both indexes.
+    for index_key in [GSI1PK, GSI1SK, GSI2PK, GSI2SK] {
+        item.remove(index_key);
+    }
     item.extend([
         attribute(PK, string(key.pk.clone())),
         attribute(SK, string(key.sk.clone())),

@@ -15,5 +15,6 @@ mod notifications;
 mod openapi;
 mod orders;
 mod process;
+mod queue;
 mod roles;
 mod users;

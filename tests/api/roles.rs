@@ -210,6 +210,31 @@ async fn orders_are_read_by_their_owner_fulfilment_and_admins() {
     );
 }
 
+/// The work queue holds every customer's orders: staff only. A customer
+/// is refused even with only their own orders in it.
+#[tokio::test]
+async fn status_queues_are_read_by_fulfilment_and_admins_only() {
+    let world = World::new().await;
+    let id = world.alices_order().await;
+    for who in ["alice", "bob"] {
+        assert_eq!(
+            world.get(who, "/orders?status=PLACED").await,
+            StatusCode::FORBIDDEN,
+            "{who}"
+        );
+    }
+    for who in ["root", "packer"] {
+        let (status, body) = world
+            .send(
+                who,
+                world.app.client.get(world.app.url("/orders?status=PLACED")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{who}: {body}");
+        assert_eq!(body["data"][0]["OrderId"], id.as_str(), "{who}");
+    }
+}
+
 #[tokio::test]
 async fn customers_may_only_cancel_their_own_orders() {
     let world = World::new().await;

@@ -1,5 +1,5 @@
 // Swagger UI as a person uses it: open it, run the examples of POST /add_user
-// (twice) and POST /orders, and check what the response panel shows. Runs in
+// (twice), POST /orders and GET /orders (the work queue), and check what the response panel shows. Runs in
 // Debian's Chromium against the service on a random port, with no network:
 // any request to another host, and any console error, fails the test.
 import { strict as assert } from 'node:assert';
@@ -150,6 +150,12 @@ test('Swagger UI renders offline, and its examples work in sequence', async () =
   const order = await runExample('place_order');
   assert.equal(order.status, '201', order.body);
   assert.match(order.body, /"Order placed successfully"/);
+
+  // GET /orders runs its example: the work queue of PLACED orders.
+  const queue = await runExample('list_orders');
+  assert.equal(queue.status, '200', queue.body);
+  assert.match(queue.body, /"Username": "john"/);
+  assert.match(queue.body, /"Status": "PLACED"/);
 
   mkdirSync(path.dirname(screenshot), { recursive: true });
   await page.locator('#operations-orders-place_order .live-responses-table').scrollIntoViewIfNeeded();

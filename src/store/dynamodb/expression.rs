@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::internal;
 use crate::store::engine::{AttributeCheck, Condition, EngineError, Index, Item, Value, WriteOp};
-use crate::store::keys::{GSI1PK, GSI1SK, Key, PK, SK};
+use crate::store::keys::{GSI1PK, GSI1SK, GSI2PK, GSI2SK, Key, PK, SK};
 
 pub(super) type AttributeMap = HashMap<String, AttributeValue>;
 
@@ -162,6 +162,7 @@ pub(super) fn start_key(item: &Item, index: Index) -> AttributeMap {
     let names: &[&str] = match index {
         Index::Table => &[PK, SK],
         Index::Gsi1 => &[PK, SK, GSI1PK, GSI1SK],
+        Index::Gsi2 => &[PK, SK, GSI2PK, GSI2SK],
     };
     names
         .iter()

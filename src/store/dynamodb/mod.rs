@@ -21,7 +21,7 @@ use super::engine::{
     Change, Changes, Condition, ConditionFailed, Direction, EngineError, Failure, Index, Item,
     MAX_TRANSACTION_ITEMS, Query, Value, WriteOp,
 };
-use super::keys::{GSI1, GSI1PK, Key, PK};
+use super::keys::{GSI1, GSI1PK, GSI2, GSI2PK, Key, PK};
 
 mod clients;
 mod expression;
@@ -95,9 +95,10 @@ impl DynamoDbEngine {
     }
 
     pub async fn query(&self, query: Query) -> Result<Vec<Item>, EngineError> {
-        let partition_attribute = match query.index {
-            Index::Table => PK,
-            Index::Gsi1 => GSI1PK,
+        let (index_name, partition_attribute) = match query.index {
+            Index::Table => (None, PK),
+            Index::Gsi1 => (Some(GSI1), GSI1PK),
+            Index::Gsi2 => (Some(GSI2), GSI2PK),
         };
         let start_key = query
             .start_after
@@ -108,7 +109,7 @@ impl DynamoDbEngine {
             .get()
             .query()
             .table_name(&*self.table)
-            .set_index_name((query.index == Index::Gsi1).then(|| GSI1.to_owned()))
+            .set_index_name(index_name.map(str::to_owned))
             .key_condition_expression("#p = :p")
             .expression_attribute_names("#p", partition_attribute)
             .expression_attribute_values(":p", AttributeValue::S(query.partition))
@@ -126,6 +127,38 @@ impl DynamoDbEngine {
             .into_iter()
             .map(from_attributes)
             .collect()
+    }
+
+    /// One page of the whole table in key order, and where the next starts.
+    pub async fn scan(
+        &self,
+        start_after: Option<Key>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<Key>), EngineError> {
+        let output = self
+            .clients
+            .get()
+            .scan()
+            .table_name(&*self.table)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .set_exclusive_start_key(start_after.as_ref().map(key_map))
+            .send()
+            .await
+            .map_err(classify)?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_attributes)
+            .collect::<Result<Vec<_>, _>>()?;
+        // DynamoDB says where it stopped (a page may also end at 1 MB).
+        let next = output
+            .last_evaluated_key
+            .map(from_attributes)
+            .transpose()?
+            .and_then(|key| super::engine::key_of(&key));
+        Ok((items, next))
     }
 
     pub async fn update(

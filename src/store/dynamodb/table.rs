@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification,
 };
 
-use crate::store::keys::{EXPIRES_AT, GSI1, GSI1PK, GSI1SK, PK, SK};
+use crate::store::keys::{EXPIRES_AT, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK};
 
 pub async fn create_if_missing(client: &Client, table: &str) -> anyhow::Result<()> {
     match client.describe_table().table_name(table).send().await {
@@ -32,16 +32,18 @@ pub async fn create_if_missing(client: &Client, table: &str) -> anyhow::Result<(
             .attribute_type(ScalarAttributeType::S)
             .build()
     };
-    let gsi1 = GlobalSecondaryIndex::builder()
-        .index_name(GSI1)
-        .key_schema(key(GSI1PK, KeyType::Hash)?)
-        .key_schema(key(GSI1SK, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()?;
+    let index = |name: &str, pk: &str, sk: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(pk, KeyType::Hash)?)
+            .key_schema(key(sk, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+    };
     let created = client
         .create_table()
         .table_name(table)
@@ -52,7 +54,10 @@ pub async fn create_if_missing(client: &Client, table: &str) -> anyhow::Result<(
         .attribute_definitions(string_attribute(SK)?)
         .attribute_definitions(string_attribute(GSI1PK)?)
         .attribute_definitions(string_attribute(GSI1SK)?)
-        .global_secondary_indexes(gsi1)
+        .attribute_definitions(string_attribute(GSI2PK)?)
+        .attribute_definitions(string_attribute(GSI2SK)?)
+        .global_secondary_indexes(index(GSI1, GSI1PK, GSI1SK)?)
+        .global_secondary_indexes(index(GSI2, GSI2PK, GSI2SK)?)
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)

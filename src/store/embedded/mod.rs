@@ -27,8 +27,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use super::engine::{
     Changes, Condition, EngineError, Index, Item, MAX_TRANSACTION_ITEMS, Query, WriteOp,
 };
-use super::keys::Key;
-use tables::{CHANGES, GSI1, ITEMS, decode};
+use super::keys::{GSI1SK, GSI2SK, Key};
+use tables::{CHANGES, GSI1, GSI2, ITEMS, decode};
 use writer::{Job, Request};
 
 const FILE_NAME: &str = "ecommerce.redb";
@@ -94,9 +94,41 @@ impl EmbeddedEngine {
             Index::Table => reads::query_table(&items, &query),
             Index::Gsi1 => {
                 let index = txn.open_table(GSI1).map_err(internal)?;
-                reads::query_gsi1(&items, &index, &query)
+                reads::query_index(&items, &index, GSI1SK, &query)
+            }
+            Index::Gsi2 => {
+                let index = txn.open_table(GSI2).map_err(internal)?;
+                reads::query_index(&items, &index, GSI2SK, &query)
             }
         }
+    }
+
+    /// One page of the whole table in key order, and where the next starts.
+    pub async fn scan(
+        &self,
+        start_after: Option<Key>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<Key>), EngineError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let items = txn.open_table(ITEMS).map_err(internal)?;
+        let range = match &start_after {
+            Some(key) => items.range::<(&str, &str)>((
+                std::ops::Bound::Excluded((key.pk.as_str(), key.sk.as_str())),
+                std::ops::Bound::Unbounded,
+            )),
+            None => items.range::<(&str, &str)>(..),
+        }
+        .map_err(internal)?;
+        let page = range
+            .take(limit)
+            .map(|entry| decode(entry.map_err(internal)?.1.value()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if page.len() < limit {
+            None
+        } else {
+            page.last().and_then(super::engine::key_of)
+        };
+        Ok((page, next))
     }
 
     pub async fn update(

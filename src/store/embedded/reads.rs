@@ -1,14 +1,14 @@
-//! Queries over a read snapshot: one partition of the table, or of GSI1.
+//! Queries over a read snapshot: one partition of the table, or of an index.
 
 use std::ops::Bound;
 
 use super::internal;
 use super::tables::decode;
 use crate::store::engine::{Direction, EngineError, Item, Query, text};
-use crate::store::keys::{GSI1SK, PK, SK};
+use crate::store::keys::{PK, SK};
 
 pub(super) type ItemsTable = redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>;
-pub(super) type Gsi1Table =
+pub(super) type IndexTable =
     redb::ReadOnlyTable<(&'static str, &'static str, &'static str, &'static str), ()>;
 
 pub(super) fn query_table(items: &ItemsTable, query: &Query) -> Result<Vec<Item>, EngineError> {
@@ -36,9 +36,11 @@ pub(super) fn query_table(items: &ItemsTable, query: &Query) -> Result<Vec<Item>
         .collect()
 }
 
-pub(super) fn query_gsi1(
+/// A query of an index whose sort key is the item attribute `sort_key`.
+pub(super) fn query_index(
     items: &ItemsTable,
-    index: &Gsi1Table,
+    index: &IndexTable,
+    sort_key: &str,
     query: &Query,
 ) -> Result<Vec<Item>, EngineError> {
     let gpk = query.partition.as_str();
@@ -47,7 +49,7 @@ pub(super) fn query_gsi1(
     let start = query
         .start_after
         .as_ref()
-        .and_then(|item| Some((text(item, GSI1SK)?, text(item, PK)?, text(item, SK)?)));
+        .and_then(|item| Some((text(item, sort_key)?, text(item, PK)?, text(item, SK)?)));
     let bounds = match (query.direction, start) {
         (Direction::Ascending, Some((gsk, pk, sk))) => (Bound::Excluded((gpk, gsk, pk, sk)), end),
         (Direction::Descending, Some((gsk, pk, sk))) => (
@@ -67,10 +69,9 @@ pub(super) fn query_gsi1(
     for entry in entries.take(query.limit) {
         let (entry, _) = entry.map_err(internal)?;
         let (_, _, pk, sk) = entry.value();
-        let bytes = items
-            .get((pk, sk))
-            .map_err(internal)?
-            .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("GSI1 entry without its item")))?;
+        let bytes = items.get((pk, sk)).map_err(internal)?.ok_or_else(|| {
+            EngineError::Internal(anyhow::anyhow!("an index entry without its item"))
+        })?;
         found.push(decode(bytes.value())?);
     }
     Ok(found)

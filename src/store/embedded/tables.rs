@@ -1,5 +1,6 @@
 //! The tables in the file, and what one write does to them: an item, its
-//! GSI1 and expiry entries, and its change record, all in one transaction.
+//! GSI1, GSI2 and expiry entries, and its change record, all in one
+//! transaction.
 
 use std::time::{Duration, SystemTime};
 
@@ -8,11 +9,17 @@ use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{ChangeFeed, internal};
 use crate::store::engine::{EngineError, Item, Value, key_item, text};
-use crate::store::keys::{EXPIRES_AT, GSI1PK, GSI1SK, Key};
+use crate::store::keys::{EXPIRES_AT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Key};
 
 pub(super) const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 /// GSI1 entries: (GSI1PK, GSI1SK, PK, SK), pointing into `ITEMS`.
 pub(super) const GSI1: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new("gsi1");
+/// GSI2 entries (the status queue), in the same shape.
+pub(super) const GSI2: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new("gsi2");
+/// Each index table with the item attributes that key it.
+const INDEXES: [(IndexTable, &str, &str); 2] = [(GSI1, GSI1PK, GSI1SK), (GSI2, GSI2PK, GSI2SK)];
+type IndexTable =
+    TableDefinition<'static, (&'static str, &'static str, &'static str, &'static str), ()>;
 /// The change feed: sequence number to a DynamoDB-stream-shaped record of
 /// one item change, written in the same transaction as the change itself.
 pub(super) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
@@ -31,13 +38,14 @@ const EXPIRIES_INDEXED: &str = "expiries-indexed";
 const LAST_CHANGE: &str = "last-change-sequence";
 
 pub(super) type WriteItems<'t> = redb::Table<'t, (&'static str, &'static str), &'static [u8]>;
-type WriteGsi1<'t> = redb::Table<'t, (&'static str, &'static str, &'static str, &'static str), ()>;
+type WriteIndex<'t> = redb::Table<'t, (&'static str, &'static str, &'static str, &'static str), ()>;
 
 /// Creates the tables, and builds the expiry index for an older file.
 pub(super) fn prepare(db: &Database) -> anyhow::Result<()> {
     let setup = db.begin_write()?;
     setup.open_table(ITEMS)?;
     setup.open_table(GSI1)?;
+    setup.open_table(GSI2)?;
     setup.open_table(CHANGES)?;
     index_expiries(&setup)?;
     setup.commit()?;
@@ -87,11 +95,12 @@ pub(super) fn epoch_seconds(at: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
-/// The tables one write touches: items, their GSI1 and expiry entries, and
-/// (when the feed is on) the change feed.
+/// The tables one write touches: items, their index and expiry entries,
+/// and (when the feed is on) the change feed.
 pub(super) struct Tables<'t> {
     items: WriteItems<'t>,
-    index: WriteGsi1<'t>,
+    /// In the order of [`INDEXES`].
+    indexes: [WriteIndex<'t>; 2],
     expiries: redb::Table<'t, (u64, &'static str, &'static str), ()>,
     feed: Option<Feed<'t>>,
 }
@@ -117,7 +126,7 @@ impl<'t> Tables<'t> {
         };
         Ok(Self {
             items,
-            index: txn.open_table(GSI1)?,
+            indexes: [txn.open_table(INDEXES[0].0)?, txn.open_table(INDEXES[1].0)?],
             expiries: txn.open_table(EXPIRIES)?,
             feed,
         })
@@ -129,9 +138,10 @@ impl<'t> Tables<'t> {
         let bytes = serde_json::to_vec(item)?;
         self.items
             .insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice())?;
-        if let (Some(gpk), Some(gsk)) = (text(item, GSI1PK), text(item, GSI1SK)) {
-            self.index
-                .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())?;
+        for (index, (_, pk_name, sk_name)) in self.indexes.iter_mut().zip(INDEXES) {
+            if let (Some(gpk), Some(gsk)) = (text(item, pk_name), text(item, sk_name)) {
+                index.insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())?;
+            }
         }
         if let Some(at) = expires_at(item) {
             self.expiries
@@ -152,9 +162,10 @@ impl<'t> Tables<'t> {
 
     fn unindex(&mut self, key: &Key, old: Option<&Item>) -> anyhow::Result<()> {
         let Some(old) = old else { return Ok(()) };
-        if let (Some(gpk), Some(gsk)) = (text(old, GSI1PK), text(old, GSI1SK)) {
-            self.index
-                .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))?;
+        for (index, (_, pk_name, sk_name)) in self.indexes.iter_mut().zip(INDEXES) {
+            if let (Some(gpk), Some(gsk)) = (text(old, pk_name), text(old, sk_name)) {
+                index.remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))?;
+            }
         }
         if let Some(at) = expires_at(old) {
             self.expiries

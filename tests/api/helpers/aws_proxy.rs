@@ -3,7 +3,8 @@
 //!
 //! - `StaleIndex`: DynamoDB's global secondary indexes are eventually
 //!   consistent ("Read consistency for global secondary indexes"); moto's
-//!   never lag. Every GSI1 query is answered with the first answer it got.
+//!   never lag. Every query of an index (GSI1, GSI2) is answered with the
+//!   first answer it got.
 //! - `Outage`: the service behind it is down (a 5xx answer) for a while,
 //!   counted from the first request it refuses.
 //! - `Refuse`: the service refuses every request for good (a 4xx answer).
@@ -134,7 +135,7 @@ impl State {
                     return self.refuse(*status, body);
                 }
             }
-            Behaviour::StaleIndex if is_gsi1_query(&operation, &body) => {
+            Behaviour::StaleIndex if is_index_query(&operation, &body) => {
                 if let Some(stale) = self.answers.lock().unwrap().get(body.as_ref()) {
                     return reply(200, "application/x-amz-json-1.0", stale.clone());
                 }
@@ -169,7 +170,7 @@ impl State {
             .to_owned();
         let bytes = answer.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
         if matches!(self.behaviour, Behaviour::StaleIndex)
-            && is_gsi1_query(&operation, &body)
+            && is_index_query(&operation, &body)
             && status == 200
         {
             self.answers
@@ -261,10 +262,10 @@ fn item_identity(entry: &serde_json::Value) -> String {
     format!("{}|{}|{}", action["TableName"], key.0, key.1)
 }
 
-fn is_gsi1_query(operation: &str, body: &[u8]) -> bool {
+fn is_index_query(operation: &str, body: &[u8]) -> bool {
     operation == "Query"
         && serde_json::from_slice::<serde_json::Value>(body)
-            .is_ok_and(|query| query["IndexName"] == "GSI1")
+            .is_ok_and(|query| query["IndexName"].is_string())
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> HttpResponse {

@@ -1,0 +1,166 @@
+//! Puts orders written before the status queue existed (without GSI2 keys)
+//! onto it: `ecommerce-service backfill-queues`. Safe beside a live service:
+//! each order is updated only if it still has no queue keys and still has
+//! the status it was read with, so a move made meanwhile (which writes the
+//! keys itself) is never overwritten. A second run finds nothing to do.
+
+use serde::Serialize;
+
+use super::engine::{AttributeCheck, Condition, EngineError, Item, Value, set, text};
+use super::keys::{self, GSI2PK, GSI2SK, SK};
+use super::records::{self, STATUS};
+use super::{Store, StoreError};
+
+/// Items read per scan page.
+const SCAN_PAGE: usize = 500;
+
+/// What a backfill did, by kind.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Backfill {
+    /// Items read.
+    pub scanned: u64,
+    /// Orders given their queue keys.
+    pub indexed: u64,
+    /// Orders on the queue already.
+    pub already_indexed: u64,
+    /// Orders that moved or went away between read and write (a move puts
+    /// an order on its queue itself).
+    pub changed_meanwhile: u64,
+    /// Orders whose status or times cannot be read: left as they are.
+    pub unreadable: u64,
+}
+
+impl Store {
+    pub async fn backfill_status_queues(&self) -> Result<Backfill, StoreError> {
+        let mut report = Backfill::default();
+        let mut start_after = None;
+        loop {
+            let (items, next) = self.engine.scan(start_after, SCAN_PAGE).await?;
+            for item in &items {
+                report.scanned += 1;
+                if !text(item, SK).is_some_and(keys::is_order_sort_key) {
+                    continue;
+                }
+                if item.contains_key(GSI2PK) {
+                    report.already_indexed += 1;
+                    continue;
+                }
+                match self.put_on_queue(item).await? {
+                    Outcome::Indexed => report.indexed += 1,
+                    Outcome::ChangedMeanwhile => report.changed_meanwhile += 1,
+                    Outcome::Unreadable => report.unreadable += 1,
+                }
+            }
+            match next {
+                Some(key) => start_after = Some(key),
+                None => return Ok(report),
+            }
+        }
+    }
+
+    async fn put_on_queue(&self, item: &Item) -> Result<Outcome, StoreError> {
+        let Ok(order) = records::order_from_item(item) else {
+            tracing::warn!(pk = ?text(item, keys::PK), sk = ?text(item, SK), "an order the backfill cannot read");
+            return Ok(Outcome::Unreadable);
+        };
+        let entered = order.updated_at.unwrap_or(order.created_at);
+        let (partition, position) = keys::order_gsi2(order.status, order.id, entered);
+        let condition = Condition::ExistsAnd(vec![
+            AttributeCheck::Absent(GSI2PK),
+            AttributeCheck::equals(STATUS, records::status_value(order.status)),
+        ]);
+        let changes = vec![
+            set(GSI2PK, Value::S(partition)),
+            set(GSI2SK, Value::S(position)),
+        ];
+        let key = keys::order(&order.owner, order.id);
+        match self.engine.update(&key, changes, condition).await {
+            Ok(_) => Ok(Outcome::Indexed),
+            Err(EngineError::ConditionFailed(_)) => Ok(Outcome::ChangedMeanwhile),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+enum Outcome {
+    Indexed,
+    ChangedMeanwhile,
+    Unreadable,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::OrderStatus;
+    use crate::store::embedded::{ChangeFeed, EmbeddedEngine};
+    use crate::store::engine::{Engine, Transaction, WriteOp};
+
+    /// An order as the service wrote it before the queue existed.
+    fn order_without_queue_keys(owner: &str, id: &str, status: &str) -> Item {
+        let pk = format!("CUSTOMER#{owner}");
+        [
+            ("PK", pk.clone()),
+            ("SK", format!("#ORDER#{id}")),
+            ("GSI1PK", format!("ORDER#{id}")),
+            ("GSI1SK", pk),
+            ("OrderId", id.to_owned()),
+            ("Status", status.to_owned()),
+            ("CreatedAt", "2026-11-01T10:00:00.000000Z".to_owned()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), Value::S(value)))
+        .chain([
+            ("Amount".to_owned(), Value::N("5.5".into())),
+            ("NumberItems".to_owned(), Value::N("2".into())),
+        ])
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn puts_old_orders_on_their_queue_once_and_leaves_the_rest() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let engine = Engine::Embedded(EmbeddedEngine::open(dir.path(), ChangeFeed::Off).unwrap());
+        let ids = ["01KB0000000000000000000001", "01KB0000000000000000000002"];
+        let mut items: Vec<Item> = ids
+            .iter()
+            .map(|id| order_without_queue_keys("ann", id, "PLACED"))
+            .collect();
+        items.push(order_without_queue_keys(
+            "ann",
+            "01KB0000000000000000000003",
+            "LOST",
+        ));
+        for item in items {
+            let mut transaction = Transaction::default();
+            transaction.add(WriteOp::Put {
+                item,
+                condition: Condition::Always,
+            });
+            engine.write(transaction).await.unwrap();
+        }
+        let store = Store::new(engine);
+        assert!(
+            store
+                .status_queue(OrderStatus::Placed, 10, None)
+                .await
+                .unwrap()
+                .orders
+                .is_empty()
+        );
+
+        let first = store.backfill_status_queues().await.unwrap();
+        assert_eq!((first.scanned, first.indexed, first.unreadable), (3, 2, 1));
+        let queued: Vec<String> = store
+            .status_queue(OrderStatus::Placed, 10, None)
+            .await
+            .unwrap()
+            .orders
+            .iter()
+            .map(|order| order.id.to_string())
+            .collect();
+        assert_eq!(queued, ids);
+
+        let second = store.backfill_status_queues().await.unwrap();
+        assert_eq!((second.indexed, second.already_indexed), (0, 2));
+    }
+}
