@@ -161,6 +161,8 @@ def dynamodb(workdir):
         ("GET /orders/{id} (GSI)", lambda i: expect(session.get(f"{base}/orders/{orders[i]}"), 200)),
         ("GET /orders?username (page of 10)", lambda i: expect(session.get(
             f"{base}/orders", params={"username": users[i], "limit": 10}), 200)),
+        ("GET /orders?status (first page)", lambda i: expect(session.get(
+            f"{base}/orders", params={"status": "PLACED"}), 200)),
         ("PUT /orders/{id}", lambda i: expect(session.put(f"{base}/orders/{orders[i]}", headers=JSON, json={
             "username": users[i], "status": "PROCESSING"}), 200)),
         ("POST /edit-address", lambda i: expect(session.post(f"{base}/edit-address", params={

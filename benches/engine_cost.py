@@ -24,6 +24,7 @@ from harness import (BINARY, DURATION, JSON, SMOKE, WARMUP, Service, capture_ord
 # Built beside the binary: `cargo build [--release] --example bench-dynamodb`.
 FAKE = pathlib.Path(os.environ.get("BENCH_FAKE_DYNAMODB") or BINARY.parent / "examples" / "bench-dynamodb")
 WRK_CALLS = ["register", "get_user", "edit_address", "place_order", "get_order", "get_order_by_id", "list_orders",
+             "queue_first_page",
              "move_order"]
 DELETIONS = 40 if SMOKE else 2000
 FLOOR_CALLS = 200 if SMOKE else 20000

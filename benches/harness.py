@@ -43,7 +43,7 @@ BIG_ORDERS = setting("BIG_ORDERS", 10000, 100)
 FEW_ORDERS = setting("FEW_ORDERS", 3, 2)
 STARTUPS = setting("STARTUPS", 10, 2)
 DYNAMODB_CALLS = setting("DYNAMODB_CALLS", 200, 2)
-SCENARIOS = ["get_user", "get_order", "list_orders", "place_order", "move_order", "mix"]
+SCENARIOS = ["get_user", "get_order", "list_orders", "queue_first_page", "place_order", "move_order", "mix"]
 JSON = {"Content-Type": "application/json"}
 
 

@@ -2,7 +2,7 @@
 //! engine: it holds the table in memory, keeps connections open (as
 //! DynamoDB does; moto closes every one) and answers at once. It speaks the
 //! JSON protocol for the operations the service sends (GetItem, Query on
-//! the table and GSI1, UpdateItem, TransactWriteItems) with their
+//! the table, GSI1 and GSI2, UpdateItem, TransactWriteItems) with their
 //! conditions, so the service runs its real success and failure paths.
 
 use std::collections::BTreeMap;
@@ -13,14 +13,18 @@ use serde_json::{Map, Value, json};
 
 use crate::expression::{Item, Placeholders, apply_update, holds};
 
-const GSI1: &str = "GSI1";
+/// Each index with the attributes that key it.
+const INDEXES: [(&str, &str, &str); 2] =
+    [("GSI1", "GSI1PK", "GSI1SK"), ("GSI2", "GSI2PK", "GSI2SK")];
+
+type IndexEntries = BTreeMap<String, BTreeMap<(String, String, String), ()>>;
 
 #[derive(Default)]
 struct Table {
     /// PK → SK → item.
     items: BTreeMap<String, BTreeMap<String, Item>>,
-    /// GSI1PK → (GSI1SK, PK, SK).
-    gsi1: BTreeMap<String, BTreeMap<(String, String, String), ()>>,
+    /// Per index (in the order of [`INDEXES`]): partition → (sort key, PK, SK).
+    indexes: [IndexEntries; 2],
 }
 
 fn text(item: &Item, name: &str) -> Option<String> {
@@ -36,19 +40,24 @@ impl Table {
         self.items.get(pk)?.get(sk)
     }
 
-    fn index_entry(item: &Item) -> Option<(String, (String, String, String))> {
+    fn index_entry(
+        item: &Item,
+        (_, pk_name, sk_name): (&str, &str, &str),
+    ) -> Option<(String, (String, String, String))> {
         let (pk, sk) = key_of(item)?;
-        Some((text(item, "GSI1PK")?, (text(item, "GSI1SK")?, pk, sk)))
+        Some((text(item, pk_name)?, (text(item, sk_name)?, pk, sk)))
     }
 
     fn remove(&mut self, pk: &str, sk: &str) {
         let Some(old) = self.items.get_mut(pk).and_then(|rows| rows.remove(sk)) else {
             return;
         };
-        if let Some((partition, entry)) = Self::index_entry(&old)
-            && let Some(entries) = self.gsi1.get_mut(&partition)
-        {
-            entries.remove(&entry);
+        for (index, names) in self.indexes.iter_mut().zip(INDEXES) {
+            if let Some((partition, entry)) = Self::index_entry(&old, names)
+                && let Some(entries) = index.get_mut(&partition)
+            {
+                entries.remove(&entry);
+            }
         }
     }
 
@@ -57,8 +66,10 @@ impl Table {
             return;
         };
         self.remove(&pk, &sk);
-        if let Some((partition, entry)) = Self::index_entry(&item) {
-            self.gsi1.entry(partition).or_default().insert(entry, ());
+        for (index, names) in self.indexes.iter_mut().zip(INDEXES) {
+            if let Some((partition, entry)) = Self::index_entry(&item, names) {
+                index.entry(partition).or_default().insert(entry, ());
+            }
         }
         self.items.entry(pk).or_default().insert(sk, item);
     }
@@ -171,11 +182,12 @@ fn query(table: &Table, request: &Value, placeholders: &Placeholders) -> HttpRes
     let forward = request["ScanIndexForward"].as_bool().unwrap_or(true);
     let limit = request["Limit"].as_u64().unwrap_or(u64::MAX) as usize;
     let start = request["ExclusiveStartKey"].as_object().and_then(key_of);
-    let on_index = request["IndexName"] == GSI1;
+    let on_index = INDEXES
+        .iter()
+        .position(|(name, _, _)| request["IndexName"] == *name);
     // Every item of the partition in the index's order, as table keys.
-    let mut keys: Vec<(String, String)> = if on_index {
-        table
-            .gsi1
+    let mut keys: Vec<(String, String)> = if let Some(index) = on_index {
+        table.indexes[index]
             .get(partition)
             .map(|entries| {
                 entries
@@ -213,10 +225,9 @@ fn query(table: &Table, request: &Value, placeholders: &Placeholders) -> HttpRes
     let mut answer = json!({"Count": page.len(), "ScannedCount": page.len(), "Items": page});
     if page.len() == limit && after + limit < keys.len() {
         let last = page[page.len() - 1];
-        let names: &[&str] = if on_index {
-            &["PK", "SK", "GSI1PK", "GSI1SK"]
-        } else {
-            &["PK", "SK"]
+        let names: Vec<&str> = match on_index {
+            Some(index) => vec!["PK", "SK", INDEXES[index].1, INDEXES[index].2],
+            None => vec!["PK", "SK"],
         };
         let last_key: Item = names
             .iter()

@@ -84,6 +84,12 @@ local function list_orders()
   return wrk.format("GET", "/orders?limit=10&username=" .. users[math.random(#users)])
 end
 
+-- The fulfilment work queue's first page: 20 orders, oldest first, merged
+-- from the status's 4 index shards.
+local function queue_first_page()
+  return wrk.format("GET", "/orders?status=PLACED")
+end
+
 local function place_order()
   placed = placed + 1
   -- A unique body per request: the amount carries the thread and a counter.
@@ -128,6 +134,7 @@ local scenarios = {
   edit_address = edit_address,
   register = register,
   list_orders = list_orders,
+  queue_first_page = queue_first_page,
   place_order = place_order,
   move_order = move_order,
   mix = mix,

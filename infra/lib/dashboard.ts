@@ -11,6 +11,7 @@ export interface DashboardProps extends MonitoringProps {
   readonly errors: cloudwatch.IMetric;
   readonly throttled: cloudwatch.IMetric;
   readonly gsi1Throttled: cloudwatch.IMetric;
+  readonly gsi2Throttled: cloudwatch.IMetric;
   readonly oldest: cloudwatch.IMetric;
   readonly dlqDepth: cloudwatch.IMetric;
   readonly pipeDlqDepth: cloudwatch.IMetric;
@@ -40,7 +41,7 @@ export class Dashboard extends Construct {
             left: [props.service.metricCpuUtilization({ period: one }), props.service.metricMemoryUtilization({ period: one })],
           }),
           new cloudwatch.GraphWidget({ title: 'Errors logged', left: [props.errors] }),
-          new cloudwatch.GraphWidget({ title: 'DynamoDB throttles (table, GSI1)', left: [props.throttled, props.gsi1Throttled] }),
+          new cloudwatch.GraphWidget({ title: 'DynamoDB throttles (table, GSI1, GSI2)', left: [props.throttled, props.gsi1Throttled, props.gsi2Throttled] }),
         ],
         [
           new cloudwatch.GraphWidget({ title: 'Notifications: oldest message (s)', left: [props.oldest] }),

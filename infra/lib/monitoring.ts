@@ -99,6 +99,10 @@ export class Monitoring extends Construct {
     // throttled index write also throttles the table write that caused it.
     const gsi1Throttled = throttleEvents(props.table, five, 'GSI1');
     this.alarm('Gsi1Throttles', gsi1Throttled, 1, 'DynamoDB throttled requests on GSI1');
+    // GSI2 takes a write with every placement and two with every move; a
+    // hot shard shows here first.
+    const gsi2Throttled = throttleEvents(props.table, five, 'GSI2');
+    this.alarm('Gsi2Throttles', gsi2Throttled, 1, 'DynamoDB throttled requests on GSI2 (the status queue)');
 
     new Dashboard(this, 'Dashboard', {
       ...props,
@@ -108,6 +112,7 @@ export class Monitoring extends Construct {
       errors,
       throttled,
       gsi1Throttled,
+      gsi2Throttled,
       oldest,
       dlqDepth,
       pipeDlqDepth,
@@ -142,7 +147,7 @@ export class Monitoring extends Construct {
 function throttleEvents(table: dynamodb.Table, period: Duration, index?: string): cloudwatch.MathExpression {
   const dimensionsMap: cloudwatch.DimensionsMap = { TableName: table.tableName };
   if (index) dimensionsMap.GlobalSecondaryIndexName = index;
-  // Ids unique per index: one graph shows the table's and GSI1's together.
+  // Ids unique per index: one graph shows the table's and the indexes' together.
   const [reads, writes] = index ? [`${index.toLowerCase()}Reads`, `${index.toLowerCase()}Writes`] : ['reads', 'writes'];
   return new cloudwatch.MathExpression({
     expression: `${reads} + ${writes}`,

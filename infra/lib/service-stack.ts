@@ -39,6 +39,9 @@ const TABLE_ACTIONS = [
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
   'dynamodb:ConditionCheckItem',
+  // Only `backfill-queues`, run as a one-off task of this task definition
+  // (README, "The work queue"); the service itself never scans.
+  'dynamodb:Scan',
 ];
 
 export class ServiceStack extends Stack {
@@ -67,6 +70,14 @@ export class ServiceStack extends Stack {
       indexName: 'GSI1',
       partitionKey: { name: 'GSI1PK', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'GSI1SK', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    // The status queue (GET /orders?status=): each status over 4 shards,
+    // oldest in the status first (src/store/keys.rs, STATUS_SHARDS).
+    this.table.addGlobalSecondaryIndex({
+      indexName: 'GSI2',
+      partitionKey: { name: 'GSI2PK', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'GSI2SK', type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
 

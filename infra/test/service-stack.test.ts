@@ -23,7 +23,7 @@ const TASK_ENVIRONMENT = [
   'METRICS', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG',
 ];
 
-test('the table has the single-table keys, GSI1, a stream and PITR, and is kept on delete', () => {
+test('the table has the single-table keys, GSI1, the status queue GSI2, a stream and PITR, and is kept on delete', () => {
   service.hasResource('AWS::DynamoDB::Table', {
     DeletionPolicy: 'Retain',
     Properties: Match.objectLike({
@@ -42,6 +42,14 @@ test('the table has the single-table keys, GSI1, a stream and PITR, and is kept 
           KeySchema: [
             { AttributeName: 'GSI1PK', KeyType: 'HASH' },
             { AttributeName: 'GSI1SK', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        }),
+        Match.objectLike({
+          IndexName: 'GSI2',
+          KeySchema: [
+            { AttributeName: 'GSI2PK', KeyType: 'HASH' },
+            { AttributeName: 'GSI2SK', KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },
         }),
@@ -88,7 +96,7 @@ test('alarms watch errors, 5xx, latency, targets, tasks, dead letters, backlog, 
   service.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
 });
 
-test('throttling alarms read the table\'s and GSI1\'s read and write throttle events', () => {
+test('throttling alarms read the table\'s, GSI1\'s and GSI2\'s read and write throttle events', () => {
   const throttleAlarm = (index?: string) => Object.values(service.findResources('AWS::CloudWatch::Alarm')).filter((alarm) => {
     const stats = (alarm.Properties.Metrics ?? []).map((m: Json) => m.MetricStat).filter(Boolean);
     const names = stats.map((stat: Json) => stat.Metric.MetricName).sort();
@@ -99,9 +107,10 @@ test('throttling alarms read the table\'s and GSI1\'s read and write throttle ev
   });
   assert.equal(throttleAlarm().length, 1, 'one alarm on the table\'s throttles');
   assert.equal(throttleAlarm('GSI1').length, 1, 'one alarm on GSI1\'s throttles');
+  assert.equal(throttleAlarm('GSI2').length, 1, 'one alarm on GSI2\'s throttles');
   // The alarm fires on the sum of both: its one returned series is an
   // expression over every throttle metric, read as Sum per period.
-  for (const alarm of [...throttleAlarm(), ...throttleAlarm('GSI1')]) {
+  for (const alarm of [...throttleAlarm(), ...throttleAlarm('GSI1'), ...throttleAlarm('GSI2')]) {
     const metrics: Json[] = alarm.Properties.Metrics;
     const returned = metrics.filter((m) => m.ReturnData !== false);
     assert.equal(returned.length, 1, 'one series decides the alarm');
@@ -124,7 +133,7 @@ test('the task role has no wildcard actions', () => {
   for (const action of actions) {
     assert.ok(!action.includes('*'), `no wildcard action: ${action}`);
   }
-  for (const needed of ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem', 'sqs:ReceiveMessage', 'sqs:DeleteMessage',
+  for (const needed of ['dynamodb:Query', 'dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem', 'sqs:ReceiveMessage', 'sqs:DeleteMessage',
     'sqs:ChangeMessageVisibility', 'sns:Publish', 'events:PutEvents']) {
     assert.ok(actions.includes(needed), `task role may ${needed}`);
   }
