@@ -39,7 +39,7 @@ impl Application {
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
-        let store = Store::new(engine);
+        let store = store_on(engine, &settings.store);
         let shared = web::Data::new(store.clone());
         let client_timeout = settings.client_timeout;
         let document = http::openapi::served_document(&settings.auth);
@@ -104,7 +104,18 @@ impl Application {
 /// The store alone, for a maintenance command: no server, no change feed
 /// (what a command changes is no news for subscribers).
 pub async fn open_store(settings: &StoreSettings) -> anyhow::Result<Store> {
-    Ok(Store::new(open_engine(settings, ChangeFeed::Off).await?))
+    Ok(store_on(
+        open_engine(settings, ChangeFeed::Off).await?,
+        settings,
+    ))
+}
+
+fn store_on(engine: Engine, settings: &StoreSettings) -> Store {
+    let store = Store::new(engine);
+    match settings {
+        StoreSettings::Embedded { .. } => store,
+        StoreSettings::DynamoDb { queue_settle, .. } => store.with_queue_settle(*queue_settle),
+    }
 }
 
 async fn open_engine(settings: &StoreSettings, feed: ChangeFeed) -> anyhow::Result<Engine> {
@@ -116,6 +127,7 @@ async fn open_engine(settings: &StoreSettings, feed: ChangeFeed) -> anyhow::Resu
             table_name,
             create_table,
             timeouts,
+            ..
         } => Ok(Engine::DynamoDb(
             DynamoDbEngine::connect(table_name, *create_table, *timeouts).await?,
         )),

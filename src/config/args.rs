@@ -63,6 +63,12 @@ pub struct SettingsArgs {
     /// Milliseconds for one DynamoDB call with its retries; past it, a 503.
     #[arg(long, env = "DYNAMODB_TIMEOUT_MS", default_value = "8000", value_parser = milliseconds, global = true)]
     pub dynamodb_timeout_ms: Duration,
+    /// Milliseconds an order must have been in its status before the work
+    /// queue (`GET /orders?status=`) shows it, on DynamoDB: its index lags
+    /// the table, so a younger entry could still be overtaken by an older
+    /// one and a page walk would pass it by.
+    #[arg(long, env = "QUEUE_SETTLE_MS", default_value = "2000", value_parser = milliseconds_or_zero, global = true)]
+    pub queue_settle_ms: Duration,
     /// Log lines as JSON or for people.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
@@ -174,6 +180,12 @@ fn boolean(raw: &str) -> Result<bool, String> {
         "false" | "0" => Ok(false),
         _ => Err("expected true or false".into()),
     }
+}
+
+fn milliseconds_or_zero(raw: &str) -> Result<Duration, String> {
+    raw.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| "expected a whole number of milliseconds".into())
 }
 
 fn milliseconds(raw: &str) -> Result<Duration, String> {

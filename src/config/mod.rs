@@ -104,6 +104,9 @@ pub enum StoreSettings {
         table_name: String,
         create_table: bool,
         timeouts: DynamoDbTimeouts,
+        /// How long an order waits in its status before the work queue
+        /// shows it (the index lags the table).
+        queue_settle: Duration,
     },
 }
 
@@ -267,6 +270,7 @@ pub fn validate(args: SettingsArgs) -> Result<Settings, ConfigError> {
                 attempt: args.dynamodb_attempt_timeout_ms,
                 call: args.dynamodb_timeout_ms,
             },
+            queue_settle: args.queue_settle_ms,
         },
     };
     let notifications = notifications(&args)?;

@@ -128,7 +128,9 @@ fn reads_the_dynamodb_settings() {
             table_name,
             create_table,
             timeouts,
+            queue_settle,
         } => {
+            assert_eq!(queue_settle, Duration::from_secs(2));
             assert_eq!(table_name, "EcommerceTable");
             assert!(create_table);
             assert_eq!(timeouts, DynamoDbTimeouts::default());

@@ -1,8 +1,10 @@
 //! Puts orders written before the status queue existed (without GSI2 keys)
-//! onto it: `ecommerce-service backfill-queues`. Safe beside a live service:
-//! each order is updated only if it still has no queue keys and still has
-//! the status it was read with, so a move made meanwhile (which writes the
-//! keys itself) is never overwritten. A second run finds nothing to do.
+//! onto it, and moves orders that a service from before the queue moved
+//! (their keys still name the old status) to the right queue:
+//! `ecommerce-service backfill-queues`. Safe beside a live service on
+//! DynamoDB: each order is updated only if its queue keys and its status are
+//! still what was read, so a move made meanwhile (which writes the keys
+//! itself) is never overwritten. A second run finds nothing to do.
 
 use serde::Serialize;
 
@@ -23,6 +25,8 @@ pub struct Backfill {
     pub indexed: u64,
     /// Orders on the queue already.
     pub already_indexed: u64,
+    /// Orders on the queue of a status they have left, moved to their own.
+    pub requeued: u64,
     /// Orders that moved or went away between read and write (a move puts
     /// an order on its queue itself).
     pub changed_meanwhile: u64,
@@ -41,12 +45,10 @@ impl Store {
                 if !text(item, SK).is_some_and(keys::is_order_sort_key) {
                     continue;
                 }
-                if item.contains_key(GSI2PK) {
-                    report.already_indexed += 1;
-                    continue;
-                }
                 match self.put_on_queue(item).await? {
+                    Outcome::AlreadyIndexed => report.already_indexed += 1,
                     Outcome::Indexed => report.indexed += 1,
+                    Outcome::Requeued => report.requeued += 1,
                     Outcome::ChangedMeanwhile => report.changed_meanwhile += 1,
                     Outcome::Unreadable => report.unreadable += 1,
                 }
@@ -65,8 +67,16 @@ impl Store {
         };
         let entered = order.updated_at.unwrap_or(order.created_at);
         let (partition, position) = keys::order_gsi2(order.status, order.id, entered);
+        let (unchanged_keys, done) = match text(item, GSI2PK) {
+            None => (AttributeCheck::Absent(GSI2PK), Outcome::Indexed),
+            Some(current) if current == partition => return Ok(Outcome::AlreadyIndexed),
+            Some(current) => (
+                AttributeCheck::equals(GSI2PK, Value::S(current.to_owned())),
+                Outcome::Requeued,
+            ),
+        };
         let condition = Condition::ExistsAnd(vec![
-            AttributeCheck::Absent(GSI2PK),
+            unchanged_keys,
             AttributeCheck::equals(STATUS, records::status_value(order.status)),
         ]);
         let changes = vec![
@@ -75,7 +85,7 @@ impl Store {
         ];
         let key = keys::order(&order.owner, order.id);
         match self.engine.update(&key, changes, condition).await {
-            Ok(_) => Ok(Outcome::Indexed),
+            Ok(_) => Ok(done),
             Err(EngineError::ConditionFailed(_)) => Ok(Outcome::ChangedMeanwhile),
             Err(error) => Err(error.into()),
         }
@@ -83,7 +93,9 @@ impl Store {
 }
 
 enum Outcome {
+    AlreadyIndexed,
     Indexed,
+    Requeued,
     ChangedMeanwhile,
     Unreadable,
 }
@@ -130,6 +142,12 @@ mod tests {
             "01KB0000000000000000000003",
             "LOST",
         ));
+        // Shipped by a service from before the queue: keys of its old status.
+        let mut shipped = order_without_queue_keys("ann", "01KB0000000000000000000004", "SHIPPED");
+        shipped.insert(GSI2PK.into(), Value::S("STATUS#PLACED#0".into()));
+        let old_position = "2026-11-01T10:00:00.000000Z#01KB0000000000000000000004";
+        shipped.insert(GSI2SK.into(), Value::S(old_position.into()));
+        items.push(shipped);
         for item in items {
             let mut transaction = Transaction::default();
             transaction.add(WriteOp::Put {
@@ -149,7 +167,15 @@ mod tests {
         );
 
         let first = store.backfill_status_queues().await.unwrap();
-        assert_eq!((first.scanned, first.indexed, first.unreadable), (3, 2, 1));
+        assert_eq!(
+            (
+                first.scanned,
+                first.indexed,
+                first.requeued,
+                first.unreadable
+            ),
+            (4, 2, 1, 1)
+        );
         let queued: Vec<String> = store
             .status_queue(OrderStatus::Placed, 10, None)
             .await
@@ -159,8 +185,13 @@ mod tests {
             .map(|order| order.id.to_string())
             .collect();
         assert_eq!(queued, ids);
+        let shipped = store.status_queue(OrderStatus::Shipped, 10, None).await;
+        assert_eq!(shipped.unwrap().orders.len(), 1);
 
         let second = store.backfill_status_queues().await.unwrap();
-        assert_eq!((second.indexed, second.already_indexed), (0, 2));
+        assert_eq!(
+            (second.indexed, second.requeued, second.already_indexed),
+            (0, 0, 3)
+        );
     }
 }

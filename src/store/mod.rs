@@ -59,6 +59,12 @@ impl<T> Written<T> {
 pub struct Store {
     engine: Engine,
     order_ids: Arc<Mutex<ulid::Generator>>,
+    /// When this process's writes in flight entered their status: the work
+    /// queue shows nothing younger than the oldest of them.
+    entering: queue::Entering,
+    /// How long an order must have been in its status before the work
+    /// queue shows it (for an index that lags the table).
+    queue_settle: std::time::Duration,
 }
 
 impl Store {
@@ -66,7 +72,15 @@ impl Store {
         Self {
             engine,
             order_ids: Arc::new(Mutex::new(ulid::Generator::new())),
+            entering: queue::Entering::default(),
+            queue_settle: std::time::Duration::ZERO,
         }
+    }
+
+    /// For an engine whose index lags: see [`Store::status_queue`].
+    pub fn with_queue_settle(mut self, settle: std::time::Duration) -> Self {
+        self.queue_settle = settle;
+        self
     }
 
     pub fn engine(&self) -> &Engine {

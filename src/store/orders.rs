@@ -10,7 +10,7 @@ use super::keys::{self, GSI2PK, GSI2SK, IdempotentWrite};
 use super::ownership::{account_of, active_customer_of, refused};
 use super::records::{self, STATUS, SUB, UPDATED_AT, VERSION};
 use super::{Store, StoreError, Written};
-use crate::domain::{Access, NewOrder, Order, OrderId, OrderStatus, Timestamp, Username};
+use crate::domain::{Access, NewOrder, Order, OrderId, OrderStatus, Username};
 
 /// How often a placement claims an unclaimed profile and tries again.
 const CLAIM_ROUNDS: usize = 3;
@@ -60,7 +60,8 @@ impl Store {
         access: &Access,
         idempotency_key: Option<ScopedKey<'_>>,
     ) -> Result<Written<Order>, StoreError> {
-        let created_at = Timestamp::now();
+        // Held until the write has answered: the queue waits for it.
+        let (created_at, _entering) = self.entering.stamp();
         let order = Order {
             id: self.next_order_id(created_at),
             owner: new.username.canonical(),
@@ -288,7 +289,7 @@ impl Store {
             STATUS,
             from.iter().copied().map(records::status_value).collect(),
         )];
-        let now = Timestamp::now();
+        let (now, _entering) = self.entering.stamp();
         // The order leaves its old status's queue and joins the end of the
         // new one's, in the same write: still one request per move.
         let (queue_partition, queue_position) = keys::order_gsi2(to, id, now);

@@ -3,6 +3,14 @@
 //! index partitions; a page reads every shard from where the last page left
 //! it, merges them by the time each order entered the status, and returns
 //! the first `limit`. The next page's token carries each shard's position.
+//!
+//! A walk must never pass an order that is about to appear behind it. An
+//! order's place is when it entered the status, stamped before its write,
+//! so a page shows only orders older than a watermark: the oldest stamp of
+//! this process's writes still in flight, and (for DynamoDB, whose index
+//! lags the table: "DynamoDB read consistency") the settle time ago.
+
+use std::sync::{Arc, Mutex};
 
 use futures_util::future::try_join_all;
 
@@ -38,6 +46,10 @@ impl Store {
         limit: usize,
         after: Option<QueueToken>,
     ) -> Result<QueuePage, StoreError> {
+        // Before the reads: a write stamped earlier and no longer in flight
+        // is in them (on the embedded engine; after the settle time on
+        // DynamoDB), one stamped later is above the watermark anyway.
+        let watermark = self.queue_watermark();
         let positions = match after {
             None => vec![None; usize::from(STATUS_SHARDS)],
             Some(token) => checked_positions(token)?,
@@ -59,9 +71,16 @@ impl Store {
         let mut fetched = Vec::new();
         for (shard, items) in shards.into_iter().enumerate() {
             for item in items {
-                fetched.push(entry(shard, &item)?);
+                let entry = entry(shard, &item)?;
+                // Each shard is in time order: the rest are younger still.
+                if entry.entered >= watermark {
+                    break;
+                }
+                fetched.push(entry);
             }
         }
+        // Each shard returned at most a page beyond its position, so more
+        // remain exactly when more than a page was fetched.
         let more_than_a_page = fetched.len() > limit;
         fetched.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
         fetched.truncate(limit);
@@ -74,12 +93,67 @@ impl Store {
             });
         }
         Ok(QueuePage {
-            orders: fetched.into_iter().map(|entry| entry.order).collect(),
+            orders: fetched
+                .into_iter()
+                .map(|entry| entry.order)
+                // An entry a move by an older version of the service left
+                // behind (it changed the status, not the index keys) is
+                // passed over; `backfill-queues` moves it where it belongs.
+                .filter(|order| order.status == status)
+                .collect(),
             next: more_than_a_page.then_some(QueueToken {
                 status,
                 positions: next_positions,
             }),
         })
+    }
+
+    fn queue_watermark(&self) -> Timestamp {
+        let now = Timestamp::now().as_datetime();
+        let settled = Timestamp::from_datetime(now - self.queue_settle);
+        match self.entering.oldest() {
+            Some(oldest) if oldest < settled => oldest,
+            _ => settled,
+        }
+    }
+}
+
+/// The entry stamps of this process's queue-changing writes in flight.
+#[derive(Clone, Default)]
+pub(super) struct Entering(Arc<Mutex<Vec<Timestamp>>>);
+
+/// Holds a stamp in flight until dropped (when its write has answered).
+pub(super) struct InFlight {
+    entering: Entering,
+    stamp: Timestamp,
+}
+
+impl Entering {
+    /// A stamp for a write that puts an order on a queue, taken under the
+    /// lock so no page can compute its watermark in between.
+    pub(super) fn stamp(&self) -> (Timestamp, InFlight) {
+        let mut stamps = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let stamp = Timestamp::now();
+        stamps.push(stamp);
+        let held = InFlight {
+            entering: self.clone(),
+            stamp,
+        };
+        (stamp, held)
+    }
+
+    fn oldest(&self) -> Option<Timestamp> {
+        let stamps = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        stamps.iter().min().copied()
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut stamps = self.entering.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = stamps.iter().position(|s| *s == self.stamp) {
+            stamps.swap_remove(at);
+        }
     }
 }
 
@@ -130,4 +204,54 @@ fn entry(shard: usize, item: &Item) -> Result<Entry, StoreError> {
         entered,
         order: records::order_from_item(item)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Amount, ItemCount, Username};
+    use crate::store::embedded::{ChangeFeed, EmbeddedEngine};
+    use crate::store::engine::{Condition, Engine, Transaction, WriteOp};
+
+    /// Two writes race: the one stamped first is still in flight when the
+    /// other (stamped later) has committed. A page must not go past the
+    /// later one, or a walk would never return the earlier.
+    #[tokio::test]
+    async fn a_page_waits_for_a_write_in_flight_that_entered_first() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let engine = EmbeddedEngine::open(dir.path(), ChangeFeed::Off).unwrap();
+        let store = Store::new(Engine::Embedded(engine));
+        let (_, first) = store.entering.stamp();
+        let (entered, second) = store.entering.stamp();
+        let later = Order {
+            id: crate::domain::OrderId::from_ulid(ulid::Ulid::generate()),
+            owner: Username::parse("ann").unwrap(),
+            status: OrderStatus::Placed,
+            amount: Amount::parse("5.5").unwrap(),
+            items: ItemCount::parse("2").unwrap(),
+            created_at: entered,
+            updated_at: None,
+            account: None,
+            version: 1,
+        };
+        let mut transaction = Transaction::default();
+        transaction.add(WriteOp::Put {
+            item: records::order_item(&later, None),
+            condition: Condition::NotExists,
+        });
+        store.engine.write(transaction).await.unwrap();
+        drop(second);
+
+        let queued = || async {
+            let page = store.status_queue(OrderStatus::Placed, 10, None).await;
+            page.unwrap().orders.len()
+        };
+        assert_eq!(
+            queued().await,
+            0,
+            "shown while an earlier write is in flight"
+        );
+        drop(first);
+        assert_eq!(queued().await, 1);
+    }
 }

@@ -33,7 +33,11 @@ on_both_engines!(
 async fn a_lagging_index_shows_a_moved_order_in_its_old_queue_and_moves_stay_honest() {
     let stale = AwsProxy::serve(crate::helpers::moto_endpoint(), Behaviour::StaleIndex);
     let data_dir = tempfile::TempDir::new().unwrap();
-    let (service, _) = crate::helpers::process::start_on_dynamodb(&data_dir, &stale.endpoint, &[]);
+    let (service, _) = crate::helpers::process::start_on_dynamodb(
+        &data_dir,
+        &stale.endpoint,
+        &[("QUEUE_SETTLE_MS", "0")],
+    );
     let app = Api::new(service.address.clone());
     app.given_user("hal").await;
     let id = app.given_order("hal").await;
@@ -295,7 +299,8 @@ async fn forged_foreign_and_malformed_queue_requests_are_refused(engine: EngineK
 async fn backfill_queues_puts_orders_from_before_the_index_on_their_queue_once() {
     let moto = crate::helpers::moto_endpoint();
     let data_dir = tempfile::TempDir::new().unwrap();
-    let (service, table) = crate::helpers::process::start_on_dynamodb(&data_dir, &moto, &[]);
+    let (service, table) =
+        crate::helpers::process::start_on_dynamodb(&data_dir, &moto, &[("QUEUE_SETTLE_MS", "0")]);
     let app = service.api();
     app.given_user("ivy").await;
     let id = app.given_order("ivy").await;
@@ -344,4 +349,41 @@ async fn backfill_queues_puts_orders_from_before_the_index_on_their_queue_once()
         (Some(0), Some(1)),
         "{second}"
     );
+}
+
+/// On DynamoDB an order joins its queue's pages only once it has been in the
+/// status for QUEUE_SETTLE_MS: the index lags the table, and a page walk
+/// that went past a young entry could leave behind an older one that shows
+/// up late. The order is there once the time has passed, never before.
+#[tokio::test]
+async fn on_dynamodb_an_order_joins_its_queue_once_it_has_settled() {
+    let data_dir = tempfile::TempDir::new().unwrap();
+    let (service, _) = crate::helpers::process::start_on_dynamodb(
+        &data_dir,
+        &crate::helpers::moto_endpoint(),
+        &[("QUEUE_SETTLE_MS", "1500")],
+    );
+    let app = service.api();
+    app.given_user("joy").await;
+    let placed = std::time::Instant::now();
+    let id = app.given_order("joy").await;
+    let deadline = placed + std::time::Duration::from_secs(30);
+    loop {
+        let (ids, _) = page(&app, "PLACED", 20, None).await;
+        let waited = placed.elapsed();
+        if ids.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never joined its queue"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        }
+        assert_eq!(ids, vec![id]);
+        assert!(
+            waited >= std::time::Duration::from_millis(1500),
+            "shown after {waited:?}"
+        );
+        break;
+    }
 }
