@@ -38,13 +38,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// The settings, or the exit code of a configuration error (said on stderr).
+fn settings(cli: Cli) -> Result<Settings, ExitCode> {
+    config::validate(cli.settings).map_err(|error| {
+        eprintln!("configuration error: {error}");
+        ExitCode::from(2)
+    })
+}
+
 fn backfill_queues(cli: Cli) -> ExitCode {
-    let settings = match config::validate(cli.settings) {
+    let settings = match settings(cli) {
         Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("configuration error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let backfill = actix_web::rt::System::new().block_on(async {
         let store = ecommerce_service::startup::open_store(&settings.store).await?;
@@ -77,12 +82,9 @@ fn healthcheck(port: u16) -> ExitCode {
 }
 
 fn serve(cli: Cli) -> ExitCode {
-    let settings = match config::validate(cli.settings) {
+    let settings = match settings(cli) {
         Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("configuration error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let _flush_on_exit = match telemetry::init(
         settings.log_format,
