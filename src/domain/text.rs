@@ -11,7 +11,9 @@ fn parse_text(raw: &str, max: usize) -> Result<String, ParseError> {
             "must be 1 to {max} characters long"
         )));
     }
-    if trimmed.chars().any(char::is_control) {
+    // Anywhere in what was sent, as the document's pattern says: a tab or
+    // a newline at the end is a control character too, not padding.
+    if raw.chars().any(char::is_control) {
         return Err(ParseError::new("must not contain control characters"));
     }
     Ok(trimmed.to_owned())
@@ -56,6 +58,9 @@ mod tests {
         assert!(Name::parse(&"x".repeat(101)).is_err());
         assert!(Name::parse(&"é".repeat(100)).is_ok());
         assert!(Name::parse("a\u{0}b").is_err());
+        // Trimming takes whitespace, never a control character with it.
+        assert!(Name::parse("Test Name\n").is_err());
+        assert!(Address::parse("\u{b3}~\u{b}").is_err());
     }
 
     #[test]
