@@ -39,7 +39,10 @@ impl Store {
     /// A shard is walked in its index order from its own position, so a
     /// walk returns each order at most once, and an order that enters the
     /// status while the walk is under way joins the end of the queue, where
-    /// the walk still reaches it. One query per shard per page, in parallel.
+    /// the walk still reaches it. One query per shard per page, in parallel,
+    /// each for about half a page (orders spread evenly over the shards);
+    /// when one shard holds more of the page than that, a second round
+    /// reads a whole page from each.
     pub async fn status_queue(
         &self,
         status: OrderStatus,
@@ -54,38 +57,24 @@ impl Store {
             None => vec![None; usize::from(STATUS_SHARDS)],
             Some(token) => checked_positions(token)?,
         };
-        // One more per shard than a page holds tells whether more remain.
-        let queries = positions.iter().enumerate().map(|(shard, position)| {
-            let shard_number = u8::try_from(shard).unwrap_or(u8::MAX);
-            self.engine.query(Query {
-                index: Index::Gsi2,
-                partition: keys::status_queue_partition(status, shard_number),
-                direction: Direction::Ascending,
-                limit: limit + 1,
-                start_after: position
-                    .as_ref()
-                    .map(|position| start_after(status, shard_number, position)),
-            })
-        });
-        let shards = try_join_all(queries).await?;
-        let mut fetched = Vec::new();
-        for (shard, items) in shards.into_iter().enumerate() {
-            for item in items {
-                let entry = entry(shard, &item)?;
-                // Each shard is in time order: the rest are younger still.
-                if entry.entered >= watermark {
-                    break;
-                }
-                fetched.push(entry);
+        let per_shard = limit.div_ceil(usize::from(STATUS_SHARDS)) * 2;
+        let reads = self
+            .read_shards(status, &positions, per_shard, watermark)
+            .await?;
+        let (taken, more) = match merge(reads, limit) {
+            Some(page) => page,
+            // A shard holds more than its share: a page from each settles it.
+            None => {
+                let reads = self
+                    .read_shards(status, &positions, limit, watermark)
+                    .await?;
+                merge(reads, limit).ok_or_else(|| {
+                    StoreError::Internal(anyhow::anyhow!("a status queue page did not settle"))
+                })?
             }
-        }
-        // Each shard returned at most a page beyond its position, so more
-        // remain exactly when more than a page was fetched.
-        let more_than_a_page = fetched.len() > limit;
-        fetched.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
-        fetched.truncate(limit);
+        };
         let mut next_positions = positions;
-        for entry in &fetched {
+        for entry in &taken {
             next_positions[entry.shard] = Some(QueuePosition {
                 entered: entry.entered,
                 id: entry.order.id,
@@ -93,7 +82,7 @@ impl Store {
             });
         }
         Ok(QueuePage {
-            orders: fetched
+            orders: taken
                 .into_iter()
                 .map(|entry| entry.order)
                 // An entry a move by an older version of the service left
@@ -101,11 +90,50 @@ impl Store {
                 // passed over; `backfill-queues` moves it where it belongs.
                 .filter(|order| order.status == status)
                 .collect(),
-            next: more_than_a_page.then_some(QueueToken {
+            next: more.then_some(QueueToken {
                 status,
                 positions: next_positions,
             }),
         })
+    }
+
+    /// Up to `per_shard` settled entries of each shard after its position,
+    /// and whether a settled one follows them (read as one more).
+    async fn read_shards(
+        &self,
+        status: OrderStatus,
+        positions: &[Option<QueuePosition>],
+        per_shard: usize,
+        watermark: Timestamp,
+    ) -> Result<Vec<ShardRead>, StoreError> {
+        let queries = positions.iter().enumerate().map(|(shard, position)| {
+            let shard_number = u8::try_from(shard).unwrap_or(u8::MAX);
+            self.engine.query(Query {
+                index: Index::Gsi2,
+                partition: keys::status_queue_partition(status, shard_number),
+                direction: Direction::Ascending,
+                limit: per_shard + 1,
+                start_after: position
+                    .as_ref()
+                    .map(|position| start_after(status, shard_number, position)),
+            })
+        });
+        let mut reads = Vec::with_capacity(positions.len());
+        for (shard, items) in try_join_all(queries).await?.into_iter().enumerate() {
+            let mut entries = Vec::with_capacity(items.len());
+            for item in items {
+                let entry = entry(shard, &item)?;
+                // Each shard is in time order: the rest are younger still.
+                if entry.entered >= watermark {
+                    break;
+                }
+                entries.push(entry);
+            }
+            let more = entries.len() > per_shard;
+            entries.truncate(per_shard);
+            reads.push(ShardRead { entries, more });
+        }
+        Ok(reads)
     }
 
     fn queue_watermark(&self) -> Timestamp {
@@ -155,6 +183,39 @@ impl Drop for InFlight {
             stamps.swap_remove(at);
         }
     }
+}
+
+/// What one shard gave a page.
+struct ShardRead {
+    entries: Vec<Entry>,
+    /// A settled entry follows the last one read.
+    more: bool,
+}
+
+/// The page's entries (the oldest `limit` of the shards') and whether more
+/// remain; `None` when a shard with more unread could hold some of them.
+/// An entry is safe to take when no unread entry can sort before it: not
+/// past the last entry read from any shard that has more.
+fn merge(reads: Vec<ShardRead>, limit: usize) -> Option<(Vec<Entry>, bool)> {
+    let boundary = reads
+        .iter()
+        .filter(|read| read.more)
+        .filter_map(|read| read.entries.last().map(|entry| entry.sort_key.clone()))
+        .min();
+    let any_more = reads.iter().any(|read| read.more);
+    let mut safe: Vec<Entry> = reads
+        .into_iter()
+        .flat_map(|read| read.entries)
+        .filter(|entry| boundary.as_ref().is_none_or(|b| entry.sort_key <= *b))
+        .collect();
+    if safe.len() < limit && any_more {
+        return None;
+    }
+    safe.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
+    // Past the page: an entry read, or one a shard has unread.
+    let more = safe.len() > limit || any_more;
+    safe.truncate(limit);
+    Some((safe, more))
 }
 
 /// A token's positions, if they fit this table's shards: each order in the
@@ -213,6 +274,68 @@ mod tests {
     use crate::store::embedded::{ChangeFeed, EmbeddedEngine};
     use crate::store::engine::{Condition, Engine, Transaction, WriteOp};
 
+    fn placed_order(id: crate::domain::OrderId, at: Timestamp) -> Order {
+        Order {
+            id,
+            owner: Username::parse("ann").unwrap(),
+            status: OrderStatus::Placed,
+            amount: Amount::parse("5.5").unwrap(),
+            items: ItemCount::parse("2").unwrap(),
+            created_at: at,
+            updated_at: None,
+            account: None,
+            version: 1,
+        }
+    }
+
+    async fn put(store: &Store, order: &Order) {
+        let mut transaction = Transaction::default();
+        transaction.add(WriteOp::Put {
+            item: records::order_item(order, None),
+            condition: Condition::NotExists,
+        });
+        store.engine.write(transaction).await.unwrap();
+    }
+
+    /// Most of the queue in one shard: the first round's share per shard is
+    /// too small for a page, and the other shard's newer orders must not
+    /// jump the queue. The page takes a second round, and a walk still
+    /// returns each order once, oldest first.
+    #[tokio::test]
+    async fn a_shard_holding_most_of_the_queue_still_pages_oldest_first_once() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let engine = EmbeddedEngine::open(dir.path(), ChangeFeed::Off).unwrap();
+        let store = Store::new(Engine::Embedded(engine));
+        let start = Timestamp::parse("2026-11-30T09:00:00.000000Z").unwrap();
+        let mut placed = Vec::new();
+        for i in 0..21u8 {
+            let mut bytes = ulid::Ulid::generate().to_bytes();
+            // The 16 oldest in shard 0, the 5 newest in shard 1.
+            bytes[15] = i * 4 + u8::from(i >= 16);
+            let id = crate::domain::OrderId::from_bytes(bytes);
+            let at = Timestamp::from_datetime(
+                start.as_datetime() + std::time::Duration::from_secs(u64::from(i)),
+            );
+            put(&store, &placed_order(id, at)).await;
+            placed.push(id);
+        }
+        let mut walked = Vec::new();
+        let mut token = None;
+        loop {
+            let page = store
+                .status_queue(OrderStatus::Placed, 8, token)
+                .await
+                .unwrap();
+            assert!(!page.orders.is_empty());
+            walked.extend(page.orders.iter().map(|order| order.id));
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(walked, placed);
+    }
+
     /// Two writes race: the one stamped first is still in flight when the
     /// other (stamped later) has committed. A page must not go past the
     /// later one, or a walk would never return the earlier.
@@ -223,23 +346,8 @@ mod tests {
         let store = Store::new(Engine::Embedded(engine));
         let (_, first) = store.entering.stamp();
         let (entered, second) = store.entering.stamp();
-        let later = Order {
-            id: crate::domain::OrderId::from_ulid(ulid::Ulid::generate()),
-            owner: Username::parse("ann").unwrap(),
-            status: OrderStatus::Placed,
-            amount: Amount::parse("5.5").unwrap(),
-            items: ItemCount::parse("2").unwrap(),
-            created_at: entered,
-            updated_at: None,
-            account: None,
-            version: 1,
-        };
-        let mut transaction = Transaction::default();
-        transaction.add(WriteOp::Put {
-            item: records::order_item(&later, None),
-            condition: Condition::NotExists,
-        });
-        store.engine.write(transaction).await.unwrap();
+        let id = crate::domain::OrderId::from_ulid(ulid::Ulid::generate());
+        put(&store, &placed_order(id, entered)).await;
         drop(second);
 
         let queued = || async {
