@@ -28,9 +28,11 @@ pub const GSI2SK: &str = "GSI2SK";
 pub const GSI2: &str = "GSI2";
 /// How many index partitions each status is spread over. All new orders
 /// enter one status (PLACED), so one partition per status would take every
-/// placement's index write, and a partition takes at most 1,000 write units
-/// a second ("Using write sharding to distribute workloads evenly", and
-/// "Partitions and data distribution" in the DynamoDB Developer Guide): at
+/// placement's index write, and a partition, of a table or of a GSI, takes
+/// at most 1,000 write units a second (DynamoDB Developer Guide: "Key range
+/// throughput exceeded (hot partitions)" and "Understanding DynamoDB warm
+/// throughput in different scenarios"; the remedy is "Using write sharding
+/// to distribute workloads evenly"): at
 /// one unit per index entry of an order (under 1 KB), 4 shards carry 4,000
 /// placements a second, twenty times the 200 a second of the README's
 /// 1,000 req/s cost model. A page reads every shard (4 queries, in

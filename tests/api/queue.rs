@@ -46,24 +46,10 @@ async fn a_lagging_index_shows_a_moved_order_in_its_old_queue_and_moves_stay_hon
     move_order(&app, "hal", &id, "SHIPPED").await;
     // The index has not caught up: the order is still queued as PLACED.
     assert_eq!(page(&app, "PLACED", 20, None).await.0, vec![id.clone()]);
-    let (code, body) = status_and_json(
-        app.put_json(
-            &format!("/orders/{id}"),
-            &json!({"username": "hal", "status": "PROCESSING"}),
-        )
-        .await,
-    )
-    .await;
+    let (code, body) = put_status(&app, "hal", &id, "PROCESSING").await;
     assert_eq!(code, StatusCode::CONFLICT, "{body}");
     assert_eq!(error_code(&body, code), "INVALID_STATUS_TRANSITION");
-    let (code, body) = status_and_json(
-        app.put_json(
-            &format!("/orders/{id}"),
-            &json!({"username": "hal", "status": "SHIPPED"}),
-        )
-        .await,
-    )
-    .await;
+    let (code, body) = put_status(&app, "hal", &id, "SHIPPED").await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["Status"], "SHIPPED");
 }
@@ -106,18 +92,16 @@ async fn walk(app: &Api, status: &str, limit: usize) -> Vec<String> {
     ids
 }
 
-async fn move_order(app: &Api, username: &str, id: &str, status: &str) {
-    let (code, body) = status_and_json(
-        app.put_json(
-            &format!("/orders/{id}"),
-            &json!({"username": username, "status": status}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(code, StatusCode::OK, "{body}");
+/// A status move, answered as it was.
+async fn put_status(app: &Api, username: &str, id: &str, status: &str) -> (StatusCode, Value) {
+    let body = json!({"username": username, "status": status});
+    status_and_json(app.put_json(&format!("/orders/{id}"), &body).await).await
 }
 
+async fn move_order(app: &Api, username: &str, id: &str, status: &str) {
+    let (code, body) = put_status(app, username, id, status).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+}
 async fn queues_hold_every_customers_orders_oldest_in_the_status_first(engine: EngineKind) {
     let app = spawn_app(engine).await;
     let customers = ["ann", "ben", "cat"];
