@@ -1,8 +1,11 @@
+mod progress;
+
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use ecommerce_service::config::{self, Cli, CliError, Command, Settings};
+use ecommerce_service::config::{self, Cli, CliError, Command, MigrateArgs, Settings};
 use ecommerce_service::healthcheck;
 use ecommerce_service::http::openapi;
 use ecommerce_service::notify::Notifier;
@@ -34,7 +37,7 @@ fn main() -> ExitCode {
             print!("{}", openapi::spec_json());
             ExitCode::SUCCESS
         }
-        Command::BackfillQueues => backfill_queues(cli),
+        Command::Migrate(args) => migrate(cli, args),
     }
 }
 
@@ -46,23 +49,45 @@ fn settings(cli: Cli) -> Result<Settings, ExitCode> {
     })
 }
 
-fn backfill_queues(cli: Cli) -> ExitCode {
+/// `migrate`: logs and progress on stderr, the summary (JSON) on stdout.
+fn migrate(cli: Cli, args: MigrateArgs) -> ExitCode {
+    use ecommerce_service::store::migrate::{MigrateOptions, MigrationProgress};
     let settings = match settings(cli) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    let backfill = actix_web::rt::System::new().block_on(async {
+    let logs = telemetry::subscriber(settings.log_format, std::io::stderr, None);
+    let _ = tracing::subscriber::set_global_default(logs);
+    let options = MigrateOptions {
+        dry_run: args.dry_run,
+        delete_orphans: args.delete_orphans,
+        max_writes_per_second: Some(args.max_writes_per_second).filter(|&n| n > 0),
+        segments: args.segments,
+    };
+    let progress = Arc::new(MigrationProgress::default());
+    let line_interval = std::time::Duration::from_millis(args.progress_interval_ms.max(1));
+    let migrated = actix_web::rt::System::new().block_on(async {
         let store = ecommerce_service::startup::open_store(&settings.store).await?;
-        anyhow::Ok(store.backfill_status_queues().await?)
+        let (finished, done) = tokio::sync::oneshot::channel::<()>();
+        let shown = progress::show(Arc::clone(&progress), line_interval, async {
+            let _ = done.await;
+        });
+        let run = async {
+            let summary = store.migrate(options, Arc::clone(&progress)).await;
+            let _ = finished.send(());
+            summary
+        };
+        let (summary, ()) = tokio::join!(run, shown);
+        anyhow::Ok(summary?)
     });
-    match backfill {
-        Ok(report) => {
-            println!("{}", serde_json::json!(report));
+    match migrated {
+        Ok(summary) => {
+            println!("{}", serde_json::json!(summary));
             ExitCode::SUCCESS
         }
         Err(error) => {
             eprintln!(
-                "the backfill failed: {}",
+                "the migration stopped: {} (run it again to continue from its checkpoint)",
                 ecommerce_service::error_chain(&*error)
             );
             ExitCode::FAILURE

@@ -30,10 +30,33 @@ pub enum Command {
     Healthcheck,
     /// Print the OpenAPI document.
     Openapi,
-    /// Put orders written before the status queue existed onto it (the
-    /// configured engine; safe beside a running service, and idempotent),
-    /// then print what it did as JSON.
-    BackfillQueues,
+    /// Turn what the replaced system wrote into today's shapes on the
+    /// configured engine (safe beside a running service, idempotent,
+    /// resumable), with progress on stderr and a JSON summary on stdout.
+    /// Also puts orders from before the work queue onto it.
+    #[command(alias = "backfill-queues")]
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    /// Count what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove partial items and orphans (orders and email reservations of
+    /// no profile) instead of only reporting them.
+    #[arg(long)]
+    pub delete_orphans: bool,
+    /// At most this many item writes a second, across all segments (0: no limit).
+    #[arg(long, default_value_t = 250)]
+    pub max_writes_per_second: u32,
+    /// Parallel scan segments on DynamoDB (the embedded engine has one).
+    /// An interrupted run resumes only with the same number.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub segments: u32,
+    /// Milliseconds between progress lines when stderr is not a terminal.
+    #[arg(long, default_value_t = 5_000, hide = true)]
+    pub progress_interval_ms: u64,
 }
 
 /// The settings, as environment variables (or the matching flags).

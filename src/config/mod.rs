@@ -15,7 +15,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches};
 
 use args::{AuthMode, PublisherKind, SettingsArgs, SourceKind, StoreKind, Toggle};
-pub use args::{Cli, Command, LogFormat};
+pub use args::{Cli, Command, LogFormat, MigrateArgs};
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -28,7 +28,7 @@ pub use order::{NewOrder, Order};
 pub use order_id::OrderId;
 pub use page_token::PageToken;
 pub use queue_token::{QueuePosition, QueueToken};
-pub use status::OrderStatus;
+pub use status::{OrderStatus, StoredStatus};
 pub use text::{Address, Name};
 pub use timestamp::Timestamp;
 pub use user::{NewUser, User};

@@ -1,4 +1,4 @@
-use super::{AccountId, Amount, ItemCount, OrderId, OrderStatus, Timestamp, Username};
+use super::{AccountId, Amount, ItemCount, OrderId, StoredStatus, Timestamp, Username};
 
 /// An order request that passed validation.
 #[derive(Debug, Clone)]
@@ -14,10 +14,11 @@ pub struct NewOrder {
 pub struct Order {
     pub id: OrderId,
     pub owner: Username,
-    pub status: OrderStatus,
+    pub status: StoredStatus,
     pub amount: Amount,
     pub items: ItemCount,
-    pub created_at: Timestamp,
+    /// Absent only on an order the original system wrote without one.
+    pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
     /// The owner's account, recorded when the owner placed it; `None` for
     /// orders placed by an admin or before accounts were recorded.
@@ -25,4 +26,16 @@ pub struct Order {
     /// 1 when placed, one more with each status move: subscribers put an
     /// order's events in order, and drop repeats, by it.
     pub version: u64,
+}
+
+impl Order {
+    /// When it was placed: as recorded, or else as its id says.
+    pub fn placed_at(&self) -> Timestamp {
+        self.created_at.unwrap_or_else(|| self.id.minted_at())
+    }
+
+    /// When it entered its current status: placed, or last moved.
+    pub fn entered_status_at(&self) -> Timestamp {
+        self.updated_at.unwrap_or_else(|| self.placed_at())
+    }
 }

@@ -49,7 +49,7 @@ impl QueueToken {
         for _ in 0..shards {
             let position = match reader.byte().ok_or_else(invalid)? {
                 0 => None,
-                1 => Some(reader.position().ok_or_else(invalid)?),
+                kind @ (1 | 2) => Some(reader.position(kind).ok_or_else(invalid)?),
                 _ => return Err(invalid()),
             };
             positions.push(position);
@@ -67,10 +67,14 @@ impl QueueToken {
             match position {
                 None => bytes.push(0),
                 Some(position) => {
-                    bytes.push(1);
+                    // 1: a ULID follows, 2: a KSUID (an order the original system placed).
+                    bytes.push(match position.id {
+                        OrderId::Ulid(_) => 1,
+                        OrderId::Ksuid(_) => 2,
+                    });
                     let micros = position.entered.as_datetime().unix_timestamp_nanos() / 1_000;
                     bytes.extend_from_slice(&(micros as i64).to_be_bytes());
-                    bytes.extend_from_slice(&position.id.to_bytes());
+                    bytes.extend_from_slice(&position.id.to_vec());
                     let owner = position.owner.canonical();
                     bytes.push(u8::try_from(owner.as_str().len()).unwrap_or(u8::MAX));
                     bytes.extend_from_slice(owner.as_str().as_bytes());
@@ -105,11 +109,11 @@ impl<'a> Reader<'a> {
         self.take(1).map(|b| b[0])
     }
 
-    fn position(&mut self) -> Option<QueuePosition> {
+    fn position(&mut self, kind: u8) -> Option<QueuePosition> {
         let micros = i64::from_be_bytes(self.take(8)?.try_into().ok()?);
         let at =
             time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok()?;
-        let id = OrderId::from_bytes(self.take(16)?.try_into().ok()?);
+        let id = OrderId::from_slice(self.take(if kind == 1 { 16 } else { 20 })?)?;
         let length = usize::from(self.byte()?);
         let owner = std::str::from_utf8(self.take(length)?).ok()?;
         let owner = Username::parse(owner).ok()?;
@@ -138,6 +142,11 @@ mod tests {
                     entered: Timestamp::parse("2026-11-30T09:00:00.123456Z").unwrap(),
                     id: OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap(),
                     owner: Username::parse("john").unwrap(),
+                }),
+                Some(QueuePosition {
+                    entered: Timestamp::parse("2023-08-21T22:21:34.811747").unwrap(),
+                    id: OrderId::parse("2UJT4m2UkBAWG7DHDLfkXxbMN04").unwrap(),
+                    owner: Username::parse("ann").unwrap(),
                 }),
             ],
         }

@@ -51,6 +51,58 @@ impl OrderStatus {
     }
 }
 
+/// An order's status as stored: one of the state machine's, or another
+/// string, which only the original system wrote (it took any string a
+/// client sent). Another status is shown as it is stored; only staff can
+/// move an order out of it, to any status of the state machine (see
+/// `Store::move_order`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StoredStatus {
+    Known(OrderStatus),
+    Other(String),
+}
+
+impl StoredStatus {
+    pub fn read(raw: &str) -> Self {
+        match OrderStatus::parse(raw) {
+            Ok(status) => Self::Known(status),
+            Err(_) => Self::Other(raw.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Known(status) => status.as_str(),
+            Self::Other(raw) => raw,
+        }
+    }
+
+    pub fn known(&self) -> Option<OrderStatus> {
+        match self {
+            Self::Known(status) => Some(*status),
+            Self::Other(_) => None,
+        }
+    }
+}
+
+impl From<OrderStatus> for StoredStatus {
+    fn from(status: OrderStatus) -> Self {
+        Self::Known(status)
+    }
+}
+
+impl PartialEq<OrderStatus> for StoredStatus {
+    fn eq(&self, other: &OrderStatus) -> bool {
+        self.known() == Some(*other)
+    }
+}
+
+impl std::fmt::Display for StoredStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::fmt::Display for OrderStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -69,6 +121,14 @@ mod tests {
         }
         assert!(OrderStatus::parse("placed").is_err());
         assert!(OrderStatus::parse("CANCELLED").is_err());
+    }
+
+    #[test]
+    fn stores_any_other_status_as_it_was_written() {
+        assert_eq!(StoredStatus::read("SHIPPED"), Shipped);
+        let other = StoredStatus::read("shipped");
+        assert_eq!(other.known(), None);
+        assert_eq!(other.as_str(), "shipped");
     }
 
     #[test]

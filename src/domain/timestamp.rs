@@ -6,11 +6,22 @@ use super::ParseError;
 
 /// A UTC instant with microsecond precision, written as
 /// `2023-08-22T02:07:33.696174Z` (the original service's format, plus the zone).
+///
+/// Read leniently: the original system wrote Python's
+/// `datetime.utcnow().isoformat()`, naive UTC with the fraction left out when
+/// it is zero (`2023-08-21T22:21:34.811747`, `2023-08-21T22:21:34`), so any
+/// ISO 8601 date-time reads: with or without a fraction (up to nanoseconds,
+/// kept to the microsecond), with `Z`, an offset, or no zone (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(OffsetDateTime);
 
 const FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+const LOCAL_PART: &[FormatItem<'static>] = format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond digits:1+]]]"
+);
+const OFFSET: &[FormatItem<'static>] =
+    format_description!("[offset_hour sign:mandatory]:[offset_minute]");
 
 impl Timestamp {
     pub fn now() -> Self {
@@ -24,11 +35,21 @@ impl Timestamp {
     }
 
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        PrimitiveDateTime::parse(raw, FORMAT)
-            .map(|at| Self(at.assume_utc()))
-            .map_err(|_| {
-                ParseError::new("must be a UTC timestamp like 2023-08-22T02:07:33.696174Z")
-            })
+        let invalid =
+            || ParseError::new("must be an ISO 8601 date-time like 2023-08-22T02:07:33.696174Z");
+        let (local, offset) = match raw.len().checked_sub(6).and_then(|at| raw.get(at..)) {
+            Some(zone) if zone.starts_with(['+', '-']) => {
+                let offset = time::UtcOffset::parse(zone, OFFSET).map_err(|_| invalid())?;
+                (&raw[..raw.len() - 6], offset)
+            }
+            _ => (
+                raw.strip_suffix(['Z', 'z']).unwrap_or(raw),
+                time::UtcOffset::UTC,
+            ),
+        };
+        PrimitiveDateTime::parse(local, LOCAL_PART)
+            .map(|at| Self::from_datetime(at.assume_offset(offset)))
+            .map_err(|_| invalid())
     }
 
     pub fn as_datetime(&self) -> OffsetDateTime {
@@ -53,5 +74,34 @@ mod tests {
         assert_eq!(Timestamp::parse(&now.to_string()), Ok(now));
         let text = "2023-08-22T02:07:33.696174Z";
         assert_eq!(Timestamp::parse(text).unwrap().to_string(), text);
+    }
+
+    #[test]
+    fn reads_what_the_original_system_and_other_writers_wrote() {
+        for (raw, read) in [
+            ("2023-08-21T22:21:34.811747", "2023-08-21T22:21:34.811747Z"),
+            ("2023-08-21T22:21:34", "2023-08-21T22:21:34.000000Z"),
+            ("2026-11-25T10:00:00Z", "2026-11-25T10:00:00.000000Z"),
+            ("2026-11-25T10:00:00.5z", "2026-11-25T10:00:00.500000Z"),
+            (
+                "2026-11-25T12:00:00.123456789+02:00",
+                "2026-11-25T10:00:00.123456Z",
+            ),
+            ("2026-11-25T05:30:00-04:30", "2026-11-25T10:00:00.000000Z"),
+        ] {
+            assert_eq!(Timestamp::parse(raw).unwrap().to_string(), read, "{raw}");
+        }
+        for bad in [
+            "",
+            "2023-08-21",
+            "2023-08-21 22:21:34",
+            "2023-08-21T22:21",
+            "2023-08-21T22:21:34.",
+            "2023-08-21T22:21:34+2:00",
+            "2023-13-21T22:21:34",
+            "yesterday",
+        ] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

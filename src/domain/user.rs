@@ -15,7 +15,8 @@ pub struct User {
     pub email: Email,
     pub name: Name,
     pub address: Option<Address>,
-    pub created_at: Timestamp,
+    /// Absent on a profile the original system wrote (it recorded none).
+    pub created_at: Option<Timestamp>,
     /// The account the profile belongs to; `None` until one claims it
     /// (profiles registered by an admin, or before accounts were recorded).
     pub account: Option<AccountId>,

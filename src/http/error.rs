@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
-use crate::domain::{OrderStatus, ParseError};
+use crate::domain::{OrderStatus, ParseError, StoredStatus};
 use crate::store::StoreError;
 
 /// Seconds a client should wait before retrying a 503.
@@ -41,7 +41,7 @@ pub enum ApiError {
     #[error("This Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
     #[error("An order cannot move from {from} to {to}")]
-    InvalidTransition { from: OrderStatus, to: OrderStatus },
+    InvalidTransition { from: StoredStatus, to: OrderStatus },
     #[error("Authentication required: {0}")]
     Unauthorized(AuthError),
     #[error("The token's user may not do this")]
@@ -54,6 +54,10 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("The service is temporarily unavailable; retry later")]
     Unavailable(#[source] anyhow::Error),
+    /// A 500 that says what it is: the data, not the service, is at fault
+    /// (the item is logged with its key and counted in `UnreadableItems`).
+    #[error("The stored {kind} cannot be read; it has been reported to the operators")]
+    UnreadableItem { kind: &'static str },
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
 }
@@ -104,6 +108,7 @@ impl ApiError {
             ApiError::RouteNotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::UnreadableItem { .. } => "STORED_ITEM_UNREADABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -205,7 +210,9 @@ impl ResponseError for ApiError {
             ApiError::Forbidden | ApiError::EmailNotVerified => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::UnreadableItem { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -282,6 +289,7 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden => ApiError::Forbidden,
             error @ StoreError::Unclaimed => ApiError::Internal(error.into()),
             StoreError::Unavailable(source) => ApiError::Unavailable(source),
+            StoreError::Unreadable { kind, .. } => ApiError::UnreadableItem { kind },
             StoreError::Internal(source) => ApiError::Internal(source),
         }
     }

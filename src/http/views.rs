@@ -78,7 +78,9 @@ pub struct UserView {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    pub created_at: String,
+    /// Absent on a profile the replaced system registered (it kept no date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
 }
 
 impl From<User> for UserView {
@@ -91,7 +93,7 @@ impl From<User> for UserView {
             email: user.email.as_str().to_owned(),
             name: user.name.as_str().to_owned(),
             address: user.address.map(|address| address.as_str().to_owned()),
-            created_at: user.created_at.to_string(),
+            created_at: user.created_at.map(|at| at.to_string()),
         }
     }
 }
@@ -140,8 +142,13 @@ pub struct OrderView {
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
+    /// A ULID, or a KSUID for an order the replaced system placed.
     pub order_id: String,
-    pub created_at: String,
+    /// Absent only on an order the replaced system wrote without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// A status of the state machine; an order the replaced system wrote
+    /// may hold any other string, shown as stored.
     #[schema(example = "PLACED")]
     pub status: String,
     /// An exact decimal number.
@@ -175,7 +182,7 @@ impl From<Order> for OrderView {
             pk: key.pk,
             sk: key.sk,
             order_id: order.id.to_string(),
-            created_at: order.created_at.to_string(),
+            created_at: order.created_at.map(|at| at.to_string()),
             status: order.status.as_str().to_owned(),
             amount: JsonAmount(order.amount),
             number_items: order.items.get(),

@@ -5,7 +5,7 @@ use opentelemetry::trace::SpanContext;
 use serde::Serialize;
 
 use super::record::{ChangeKind, StreamRecord};
-use crate::domain::{Order, OrderStatus};
+use crate::domain::{Order, StoredStatus};
 use crate::store::engine::Item;
 use crate::store::{StoreError, keys, records};
 
@@ -30,7 +30,7 @@ pub struct OrderEvent {
     pub event_id: String,
     pub event_type: EventType,
     pub order: Order,
-    pub previous_status: Option<OrderStatus>,
+    pub previous_status: Option<StoredStatus>,
     pub changed_at_epoch: Option<f64>,
     /// The trace of the request that made the change, when it was traced.
     pub cause: Option<SpanContext>,
@@ -71,6 +71,15 @@ impl OrderEvent {
             })
         };
         let (event_type, order, previous_status) = match record.kind {
+            // An order `migrate` moved to its canonical partition: no new order.
+            ChangeKind::Insert
+                if record
+                    .new_image
+                    .as_ref()
+                    .is_some_and(|image| image.contains_key(records::MIGRATED_FROM)) =>
+            {
+                return Ok(None);
+            }
             ChangeKind::Insert => {
                 let order = order_of(record.new_image.as_ref(), "new")?;
                 (EventType::OrderPlaced, order, None)
@@ -109,10 +118,10 @@ impl OrderEvent {
             order_id: order.id.to_string(),
             username: order.owner.as_str(),
             status: order.status.as_str(),
-            previous_status: self.previous_status.map(OrderStatus::as_str),
+            previous_status: self.previous_status.as_ref().map(StoredStatus::as_str),
             amount: order.amount.to_text().parse()?,
             num_items: order.items.get(),
-            created_at: order.created_at.to_string(),
+            created_at: order.created_at.map(|at| at.to_string()),
             updated_at: order.updated_at.map(|at| at.to_string()),
             version: order.version,
         })
@@ -145,7 +154,8 @@ pub struct Payload<'a> {
     #[schema(value_type = f64)]
     amount: serde_json::Number,
     num_items: u32,
-    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     updated_at: Option<String>,
     /// The order's version after the change: 1 when placed, one more with
@@ -185,12 +195,27 @@ mod tests {
     }
 
     #[test]
+    fn an_order_migrate_moved_is_no_new_order() {
+        let body = include_str!("../../tests/fixtures/pipe-insert.json");
+        let mut record = decode_body(body).unwrap().remove(0);
+        assert!(OrderEvent::from_record(&record).unwrap().is_some());
+        record.new_image.as_mut().unwrap().insert(
+            records::MIGRATED_FROM.to_owned(),
+            crate::store::engine::Value::S("CUSTOMER#John".into()),
+        );
+        assert!(OrderEvent::from_record(&record).unwrap().is_none());
+    }
+
+    #[test]
     fn only_a_status_change_is_an_event() {
         let events = events(include_str!("../../tests/fixtures/pipe-modify-batch.json"));
         let changed = events[0].as_ref().unwrap();
         assert_eq!(changed.event_type, EventType::OrderStatusChanged);
-        assert_eq!(changed.previous_status, Some(OrderStatus::Placed));
-        assert_eq!(changed.order.status, OrderStatus::Shipped);
+        assert_eq!(
+            changed.previous_status,
+            Some(crate::domain::OrderStatus::Placed.into())
+        );
+        assert_eq!(changed.order.status, crate::domain::OrderStatus::Shipped);
         assert!(
             events[1].is_none(),
             "NumberItems changed, the status did not"

@@ -83,6 +83,8 @@ pub enum AttributeCheck {
     In(&'static str, Vec<Value>),
     /// The item has no such attribute.
     Absent(&'static str),
+    /// The item has the attribute, whatever its value.
+    Present(&'static str),
     /// The attribute has this value, or the item has no such attribute.
     EqualsOrAbsent(&'static str, Value),
 }
@@ -94,6 +96,7 @@ impl AttributeCheck {
                 item.get(*name).is_some_and(|value| values.contains(value))
             }
             AttributeCheck::Absent(name) => !item.contains_key(*name),
+            AttributeCheck::Present(name) => item.contains_key(*name),
             AttributeCheck::EqualsOrAbsent(name, value) => {
                 item.get(*name).is_none_or(|current| current == value)
             }
@@ -162,6 +165,17 @@ pub enum Index {
 pub enum Direction {
     Ascending,
     Descending,
+}
+
+/// One of the parts a parallel scan splits the table into: `index` of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub index: u32,
+    pub total: u32,
+}
+
+impl Segment {
+    pub const WHOLE: Segment = Segment { index: 0, total: 1 };
 }
 
 /// Items of one partition in sort-key order, continuing after `start_after`
@@ -301,16 +315,40 @@ impl Engine {
         }
     }
 
-    /// One page of the whole table, and the key the next page starts after
-    /// (`None` at the end): for maintenance commands, never for requests.
+    /// One page of one segment of the whole table, and the key the next
+    /// page starts after (`None` at the end): for maintenance commands,
+    /// never for requests. The embedded engine has one segment.
     pub async fn scan(
         &self,
+        segment: Segment,
         start_after: Option<Key>,
         limit: usize,
     ) -> Result<(Vec<Item>, Option<Key>), EngineError> {
         match self {
             Engine::Embedded(engine) => self.observe("Scan", engine.scan(start_after, limit)).await,
-            Engine::DynamoDb(engine) => self.observe("Scan", engine.scan(start_after, limit)).await,
+            Engine::DynamoDb(engine) => {
+                let page = engine.scan(segment, start_after, limit);
+                self.observe("Scan", page).await
+            }
+        }
+    }
+
+    /// How many segments a scan of this engine can be split into at most.
+    pub fn max_segments(&self) -> u32 {
+        match self {
+            Engine::Embedded(_) => 1,
+            // DynamoDB's limit for TotalSegments.
+            Engine::DynamoDb(_) => 1_000_000,
+        }
+    }
+
+    /// About how many items the table holds, for a progress bar: exact on
+    /// the embedded engine, DynamoDB's estimate (updated about every six
+    /// hours) on DynamoDB.
+    pub async fn approximate_item_count(&self) -> Result<u64, EngineError> {
+        match self {
+            Engine::Embedded(engine) => engine.item_count(),
+            Engine::DynamoDb(engine) => engine.approximate_item_count().await,
         }
     }
 

@@ -1,4 +1,4 @@
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, StoredStatus};
 
 use super::engine::EngineError;
 
@@ -14,7 +14,14 @@ pub enum StoreError {
     #[error("the idempotency key was used for a different request")]
     IdempotencyKeyReused,
     #[error("an order cannot move from {from} to {to}")]
-    InvalidTransition { from: OrderStatus, to: OrderStatus },
+    InvalidTransition { from: StoredStatus, to: OrderStatus },
+    /// A stored item is not in any shape this service or the system it
+    /// replaced wrote (logged with its key when met).
+    #[error("a stored {kind} has a missing or invalid {attribute}")]
+    Unreadable {
+        kind: &'static str,
+        attribute: &'static str,
+    },
     /// A status queue's page token that does not fit this table's shards.
     #[error("the page token was not issued by this service")]
     InvalidPageToken,

@@ -50,6 +50,7 @@ const STATUS_QUEUE: &str = "STATUS#";
 const HEALTH_PROBE: &str = "HEALTHCHECK#PROBE";
 const IDEMPOTENCY: &str = "IDEMPOTENCY#";
 const STREAM_CHECKPOINT: &str = "STREAMCHECKPOINT#";
+const MIGRATION_CHECKPOINT: &str = "MIGRATIONCHECKPOINT#";
 
 /// The primary key of one item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,11 +100,10 @@ pub fn order_gsi1_partition(id: OrderId) -> String {
     format!("{ORDER_GSI}{id}")
 }
 
-/// The status-queue shard of an order: from the ULID's random bits, so
-/// orders spread evenly whatever their owner or time.
+/// The status-queue shard of an order: from the id's random bits (a ULID's
+/// or a KSUID's), so orders spread evenly whatever their owner or time.
 pub fn order_shard(id: OrderId) -> u8 {
-    let random_low_byte = id.to_bytes()[15];
-    random_low_byte % STATUS_SHARDS
+    id.random_low_byte() % STATUS_SHARDS
 }
 
 /// The GSI2 partition of one shard of a status.
@@ -159,6 +159,31 @@ pub fn stream_checkpoint(shard_id: &str) -> Key {
     Key::same(format!("{STREAM_CHECKPOINT}{shard_id}"))
 }
 
+/// Where `migrate` keeps its position in one segment of its scan.
+pub fn migration_checkpoint(segment: u32) -> Key {
+    Key::same(format!("{MIGRATION_CHECKPOINT}{segment}"))
+}
+
+/// The customer item of a partition, whatever case its name is in: the
+/// original system keyed users by the username exactly as typed.
+pub fn customer_of_partition(pk: &str) -> Key {
+    Key::same(pk.to_owned())
+}
+
+/// An email reservation keyed by the address exactly as typed, as the
+/// original system wrote it (this service keys the lower-case form).
+pub fn email_reservation_as_typed(email: &Email) -> Key {
+    Key::same(format!("{CUSTOMER_EMAIL}{}", email.as_str()))
+}
+
+pub fn is_email_reservation(pk: &str) -> bool {
+    pk.starts_with(CUSTOMER_EMAIL)
+}
+
+pub fn is_customer_partition(pk: &str) -> bool {
+    pk.starts_with(CUSTOMER)
+}
+
 pub fn is_stream_checkpoint(pk: &str) -> bool {
     pk.starts_with(STREAM_CHECKPOINT)
 }
@@ -171,7 +196,9 @@ pub fn is_customer_sort_key(sk: &str) -> bool {
     sk.starts_with(CUSTOMER)
 }
 
-/// The canonical username that owns a customer partition.
+/// The username that owns a customer partition, as its key spells it
+/// (lower case, but for partitions of the original system's mixed-case
+/// users that `migrate` has not moved yet).
 pub fn owner_of_partition(pk: &str) -> Option<Username> {
     pk.strip_prefix(CUSTOMER)
         .and_then(|name| Username::parse(name).ok())

@@ -1,9 +1,9 @@
 //! The single-table model, written once over the engine interface. Each
 //! concern is a file of its own `impl Store`: `users`, `orders`,
 //! `ownership` (whose data a caller may touch), `queue` (orders by status),
-//! `idempotency` and the stream reader's `checkpoints`.
+//! `idempotency` and the stream reader's `checkpoints`; `migrate` turns the
+//! replaced system's items into today's shapes.
 
-mod backfill;
 mod checkpoints;
 pub(crate) mod dynamodb;
 pub(crate) mod embedded;
@@ -11,10 +11,12 @@ pub(crate) mod engine;
 mod error;
 mod idempotency;
 pub(crate) mod keys;
+pub mod migrate;
 mod orders;
 mod ownership;
 mod queue;
 pub(crate) mod records;
+mod unreadable;
 mod users;
 
 use std::sync::{Arc, Mutex};
@@ -23,7 +25,6 @@ use std::time::SystemTime;
 use crate::domain::{OrderId, Timestamp};
 use engine::Engine;
 
-pub use backfill::Backfill;
 pub use checkpoints::ShardPosition;
 pub use error::StoreError;
 pub use idempotency::{IDEMPOTENCY_TTL, ScopedKey};
@@ -85,6 +86,36 @@ impl Store {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Writes items exactly as given, in DynamoDB's JSON form
+    /// (`{"PK": {"S": "..."}, "Amount": {"N": "5"}}`), unconditionally: for
+    /// tests that need what another writer left in the table (the replaced
+    /// system's shapes). The service never calls it.
+    #[doc(hidden)]
+    pub async fn put_raw_items(&self, items: &[serde_json::Value]) -> Result<(), StoreError> {
+        let invalid = |reason: &str| StoreError::Internal(anyhow::anyhow!("raw item: {reason}"));
+        for chunk in items.chunks(engine::MAX_TRANSACTION_ITEMS) {
+            let mut transaction = engine::Transaction::default();
+            for raw in chunk {
+                let object = raw.as_object().ok_or_else(|| invalid("not an object"))?;
+                let mut item = engine::Item::new();
+                for (name, typed) in object {
+                    let value = match (typed.get("S"), typed.get("N")) {
+                        (Some(serde_json::Value::String(s)), _) => engine::Value::S(s.clone()),
+                        (_, Some(serde_json::Value::String(n))) => engine::Value::N(n.clone()),
+                        _ => return Err(invalid("a value is neither S nor N")),
+                    };
+                    item.insert(name.clone(), value);
+                }
+                transaction.add(engine::WriteOp::Put {
+                    item,
+                    condition: engine::Condition::Always,
+                });
+            }
+            self.engine.write(transaction).await?;
+        }
+        Ok(())
     }
 
     /// Proves the engine answers by reading a key that never exists.

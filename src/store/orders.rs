@@ -6,11 +6,11 @@ use super::engine::{
     Transaction, Value, WriteOp, key_item, set,
 };
 use super::idempotency::{self, ScopedKey};
-use super::keys::{self, GSI2PK, GSI2SK, IdempotentWrite};
+use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, IdempotentWrite};
 use super::ownership::{account_of, active_customer_of, refused};
 use super::records::{self, STATUS, SUB, UPDATED_AT, VERSION};
 use super::{Store, StoreError, Written};
-use crate::domain::{Access, NewOrder, Order, OrderId, OrderStatus, Username};
+use crate::domain::{Access, NewOrder, Order, OrderId, OrderStatus, StoredStatus, Username};
 
 /// How often a placement claims an unclaimed profile and tries again.
 const CLAIM_ROUNDS: usize = 3;
@@ -65,10 +65,10 @@ impl Store {
         let order = Order {
             id: self.next_order_id(created_at),
             owner: new.username.canonical(),
-            status: OrderStatus::Placed,
+            status: OrderStatus::Placed.into(),
             amount: new.amount,
             items: new.items,
-            created_at,
+            created_at: Some(created_at),
             updated_at: None,
             account: access.account().cloned(),
             version: 1,
@@ -143,7 +143,7 @@ impl Store {
         let customer = if first_page {
             let item = items.next().ok_or(StoreError::UserNotFound)?;
             let sk = engine::text(&item, keys::SK).unwrap_or_default();
-            if !keys::is_customer_sort_key(sk) || records::is_being_deleted(&item) {
+            if !keys::is_customer_sort_key(sk) || !records::is_profile(&item) {
                 return Err(StoreError::UserNotFound);
             }
             let mut customer = records::user_from_item(&item)?;
@@ -154,9 +154,7 @@ impl Store {
         } else {
             None
         };
-        let mut orders = items
-            .map(|item| records::order_from_item(&item))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut orders = readable_orders(items)?;
         let profile = match &customer {
             Some(customer) => Some(customer.clone()),
             None => self.own_later_page(username, &orders, access).await?,
@@ -274,28 +272,70 @@ impl Store {
         access: &Access,
         binding: Binding,
     ) -> Result<Order, StoreError> {
-        let key = keys::order(owner, id);
         let from = to.allowed_predecessors();
-        if from.is_empty() {
-            // Nothing moves into `to` (PLACED): only a repeat is an answer.
+        let status_check = if from.is_empty() {
+            // Nothing moves into `to` (PLACED) from the state machine: only
+            // a repeat, or staff repairing another status, is an answer.
             let current = self.order(id, Some(owner)).await?;
             self.own_order(&current, access).await?;
-            return match current.status {
-                status if status == to => Ok(current),
-                from => Err(StoreError::InvalidTransition { from, to }),
-            };
+            if current.status == to {
+                return Ok(current);
+            }
+            match current.status {
+                StoredStatus::Other(raw) if access.account().is_none() => {
+                    AttributeCheck::equals(STATUS, Value::S(raw))
+                }
+                from => return Err(StoreError::InvalidTransition { from, to }),
+            }
+        } else {
+            AttributeCheck::In(
+                STATUS,
+                from.iter().copied().map(records::status_value).collect(),
+            )
+        };
+        let moved = self
+            .update_status(owner, id, to, access, binding, status_check)
+            .await;
+        match moved {
+            // A status only the original system wrote: staff may move the
+            // order to any status of the state machine, if it still holds it.
+            Err(StoreError::InvalidTransition {
+                from: StoredStatus::Other(raw),
+                to,
+            }) if access.account().is_none() => {
+                let still = AttributeCheck::equals(STATUS, Value::S(raw));
+                self.update_status(owner, id, to, access, binding, still)
+                    .await
+            }
+            moved => moved,
         }
-        let mut checks = vec![AttributeCheck::In(
-            STATUS,
-            from.iter().copied().map(records::status_value).collect(),
-        )];
+    }
+
+    /// One conditional write of a move: `status_check` says which current
+    /// statuses it may leave.
+    async fn update_status(
+        &self,
+        owner: &Username,
+        id: OrderId,
+        to: OrderStatus,
+        access: &Access,
+        binding: Binding,
+        status_check: AttributeCheck,
+    ) -> Result<Order, StoreError> {
+        let key = keys::order(owner, id);
+        let mut checks = vec![status_check];
         let (now, _entering) = self.entering.stamp();
         // The order leaves its old status's queue and joins the end of the
         // new one's, in the same write: still one request per move.
         let (queue_partition, queue_position) = keys::order_gsi2(to, id, now);
+        // The lookup by id too, which an order the original system placed
+        // has no key for until `migrate` runs.
+        let (by_id_partition, by_id_owner) = keys::order_gsi1(owner, id);
         let mut changes = vec![
             set(STATUS, records::status_value(to)),
             set(UPDATED_AT, records::timestamp_value(now)),
+            set(GSI1PK, Value::S(by_id_partition)),
+            set(GSI1SK, Value::S(by_id_owner)),
             set(GSI2PK, Value::S(queue_partition)),
             set(GSI2SK, Value::S(queue_position)),
             // In the same write as the move: subscribers order an order's
@@ -347,11 +387,32 @@ impl Store {
     }
 }
 
+/// The orders among `items`, passing over any that cannot be read (each is
+/// reported: see [`super::unreadable`]), so one bad item never hides the rest.
+pub(super) fn readable_orders(
+    items: impl IntoIterator<Item = Item>,
+) -> Result<Vec<Order>, StoreError> {
+    let mut orders = Vec::new();
+    for item in items {
+        match records::order_from_item(&item) {
+            Ok(order) => orders.push(order),
+            Err(StoreError::Unreadable { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(orders)
+}
+
 /// An order placed without an account belongs to the profile's owner only
 /// if it is not older than the profile: an older one was left behind by an
 /// earlier account of the same name.
 pub(super) fn belongs_to_profile(order: &Order, profile: &crate::domain::User) -> bool {
-    order.account.is_some() || order.created_at >= profile.created_at
+    // A profile the original system registered has no date: its orders
+    // cannot be told apart from an earlier account's, and count as its own.
+    order.account.is_some()
+        || profile
+            .created_at
+            .is_none_or(|registered| order.placed_at() >= registered)
 }
 
 /// Whether a customer's move expects the order to carry their account, or
@@ -365,7 +426,7 @@ enum Binding {
 /// Why the customer check of a placement failed.
 fn customer_refusal(current: Option<&Item>) -> StoreError {
     match current {
-        Some(item) if !records::is_being_deleted(item) && engine::text(item, SUB).is_none() => {
+        Some(item) if records::is_profile(item) && engine::text(item, SUB).is_none() => {
             StoreError::Unclaimed
         }
         current => refused(current),

@@ -9,14 +9,18 @@
 
 use super::engine::{AttributeCheck, Condition, EngineError, Item, Value, set};
 use super::orders::belongs_to_profile;
-use super::records::{self, DELETING, SUB};
+use super::records::{self, DELETING, SUB, USERNAME};
 use super::{Store, StoreError, keys};
 use crate::domain::{Access, AccountId, Order, User, Username};
 
-/// The customer exists and is not being deleted; for a customer caller, it
-/// is theirs or nobody's yet.
+/// The customer's profile exists (not only a key and an address, which the
+/// original system's `edit-address` could leave) and is not being deleted;
+/// for a customer caller, it is theirs or nobody's yet.
 pub(super) fn active_customer(access: &Access) -> Condition {
-    let mut checks = vec![AttributeCheck::Absent(DELETING)];
+    let mut checks = vec![
+        AttributeCheck::Present(USERNAME),
+        AttributeCheck::Absent(DELETING),
+    ];
     if let Some(account) = access.account() {
         checks.push(owned_by_or_unclaimed(account));
     }
@@ -26,7 +30,10 @@ pub(super) fn active_customer(access: &Access) -> Condition {
 /// The customer exists, is not being deleted, and (for a customer caller)
 /// is theirs already: for writes that cannot claim (a transaction's check).
 pub(super) fn active_customer_of(access: &Access) -> Condition {
-    let mut checks = vec![AttributeCheck::Absent(DELETING)];
+    let mut checks = vec![
+        AttributeCheck::Present(USERNAME),
+        AttributeCheck::Absent(DELETING),
+    ];
     if let Some(account) = access.account() {
         checks.push(AttributeCheck::equals(SUB, records::account_value(account)));
     }
@@ -41,7 +48,7 @@ pub(super) fn owned_by_or_unclaimed(account: &AccountId) -> AttributeCheck {
 /// gone (or going), or someone else's.
 pub(super) fn refused(current: Option<&Item>) -> StoreError {
     match current {
-        Some(item) if !records::is_being_deleted(item) => StoreError::Forbidden,
+        Some(item) if records::is_profile(item) => StoreError::Forbidden,
         _ => StoreError::UserNotFound,
     }
 }
@@ -119,7 +126,7 @@ impl Store {
         access: &Access,
     ) -> Result<User, StoreError> {
         match self.engine.get(&keys::customer(username)).await? {
-            Some(item) if !records::is_being_deleted(&item) => {
+            Some(item) if records::is_profile(&item) => {
                 let profile = records::user_from_item(&item)?;
                 self.own_profile(&profile, access).await?;
                 Ok(profile)

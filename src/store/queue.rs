@@ -278,10 +278,10 @@ mod tests {
         Order {
             id,
             owner: Username::parse("ann").unwrap(),
-            status: OrderStatus::Placed,
+            status: OrderStatus::Placed.into(),
             amount: Amount::parse("5.5").unwrap(),
             items: ItemCount::parse("2").unwrap(),
-            created_at: at,
+            created_at: Some(at),
             updated_at: None,
             account: None,
             version: 1,
@@ -312,7 +312,7 @@ mod tests {
             let mut bytes = ulid::Ulid::generate().to_bytes();
             // The 16 oldest in shard 0, the 5 newest in shard 1.
             bytes[15] = i * 4 + u8::from(i >= 16);
-            let id = crate::domain::OrderId::from_bytes(bytes);
+            let id = crate::domain::OrderId::from_ulid(ulid::Ulid::from_bytes(bytes));
             let at = Timestamp::from_datetime(
                 start.as_datetime() + std::time::Duration::from_secs(u64::from(i)),
             );

@@ -2,8 +2,8 @@
 //! are PascalCase, as in the original service.
 
 use crate::domain::{
-    AccountId, Address, Amount, Email, ItemCount, Name, Order, OrderStatus, Timestamp, User,
-    Username,
+    AccountId, Address, Amount, Email, ItemCount, Name, Order, OrderStatus, StoredStatus,
+    Timestamp, User, Username,
 };
 
 use super::StoreError;
@@ -14,6 +14,13 @@ pub const USERNAME: &str = "Username";
 pub const EMAIL: &str = "Email";
 pub const NAME: &str = "Name";
 pub const ADDRESS: &str = "Address";
+/// Where the original system's `edit-address` wrote the address: read as
+/// [`ADDRESS`] when that is absent; `migrate` renames it.
+pub const LEGACY_ADDRESS: &str = "address";
+/// On an item `migrate` moved to its customer's canonical (lower-case)
+/// partition: the partition it came from. Its insert is no new order, so
+/// the notification consumer publishes nothing for it.
+pub const MIGRATED_FROM: &str = "MigratedFrom";
 pub const CREATED_AT: &str = "CreatedAt";
 pub const UPDATED_AT: &str = "UpdatedAt";
 pub const ORDER_ID: &str = "OrderId";
@@ -57,8 +64,10 @@ pub fn user_item(user: &User) -> Item {
         attribute(USERNAME, string(user.username.as_str())),
         attribute(EMAIL, string(user.email.as_str())),
         attribute(NAME, string(user.name.as_str())),
-        attribute(CREATED_AT, string(user.created_at.to_string())),
     ]);
+    if let Some(created_at) = user.created_at {
+        item.insert(CREATED_AT.to_owned(), timestamp_value(created_at));
+    }
     if let Some(address) = &user.address {
         item.insert(ADDRESS.to_owned(), string(address.as_str()));
     }
@@ -82,25 +91,28 @@ pub fn email_reservation_item(user: &User) -> Item {
 pub fn order_item(order: &Order, trace_parent: Option<Value>) -> Item {
     let key = keys::order(&order.owner, order.id);
     let (gsi1pk, gsi1sk) = keys::order_gsi1(&order.owner, order.id);
-    // An order enters its status when placed, or when last moved.
-    let entered = order.updated_at.unwrap_or(order.created_at);
-    let (gsi2pk, gsi2sk) = keys::order_gsi2(order.status, order.id, entered);
     let mut item = Item::from([
         attribute(PK, string(key.pk)),
         attribute(SK, string(key.sk)),
         attribute(GSI1PK, string(gsi1pk)),
         attribute(GSI1SK, string(gsi1sk)),
-        attribute(GSI2PK, string(gsi2pk)),
-        attribute(GSI2SK, string(gsi2sk)),
         attribute(ORDER_ID, string(order.id.to_string())),
-        attribute(CREATED_AT, string(order.created_at.to_string())),
-        attribute(STATUS, status_value(order.status)),
+        attribute(STATUS, string(order.status.as_str())),
         attribute(AMOUNT, Value::N(order.amount.to_text())),
         attribute(NUMBER_ITEMS, Value::N(order.items.get().to_string())),
         attribute(VERSION, Value::N(order.version.to_string())),
     ]);
+    // Only the state machine's statuses have a queue.
+    if let Some(status) = order.status.known() {
+        let (gsi2pk, gsi2sk) = keys::order_gsi2(status, order.id, order.entered_status_at());
+        item.insert(GSI2PK.to_owned(), string(gsi2pk));
+        item.insert(GSI2SK.to_owned(), string(gsi2sk));
+    }
+    if let Some(created_at) = order.created_at {
+        item.insert(CREATED_AT.to_owned(), timestamp_value(created_at));
+    }
     if let Some(updated_at) = order.updated_at {
-        item.insert(UPDATED_AT.to_owned(), string(updated_at.to_string()));
+        item.insert(UPDATED_AT.to_owned(), timestamp_value(updated_at));
     }
     if let Some(account) = &order.account {
         item.insert(SUB.to_owned(), account_value(account));
@@ -137,54 +149,80 @@ pub fn is_being_deleted(item: &Item) -> bool {
     item.contains_key(DELETING)
 }
 
+/// A customer item that is a profile: the original system's `edit-address`
+/// for an unknown username left items holding only a key and an address,
+/// which are no profile.
+pub fn is_profile(item: &Item) -> bool {
+    text(item, USERNAME).is_some() && !is_being_deleted(item)
+}
+
+/// Reads a profile, in this service's shape or the original system's (no
+/// `CreatedAt`, the address in `address`).
 pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
-    Ok(User {
-        username: required(item, USERNAME, text, Username::parse)?,
-        email: required(item, EMAIL, text, Email::parse)?,
-        name: required(item, NAME, text, Name::parse)?,
-        address: optional(item, ADDRESS, Address::parse)?,
-        created_at: required(item, CREATED_AT, text, Timestamp::parse)?,
-        account: optional(item, SUB, AccountId::parse)?,
+    decode(item, "profile", |item| {
+        Ok(User {
+            username: required(item, USERNAME, text, Username::parse)?,
+            email: required(item, EMAIL, text, Email::parse)?,
+            name: required(item, NAME, text, Name::parse)?,
+            address: match optional(item, ADDRESS, Address::parse)? {
+                Some(address) => Some(address),
+                None => optional(item, LEGACY_ADDRESS, Address::parse)?,
+            },
+            created_at: optional(item, CREATED_AT, Timestamp::parse)?,
+            account: optional(item, SUB, AccountId::parse)?,
+        })
     })
 }
 
+/// Reads an order, in this service's shape or the original system's (a
+/// KSUID, any status string, naive timestamps, no index keys).
 pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
-    let pk = text(item, PK).unwrap_or_default();
-    let sk = text(item, SK).unwrap_or_default();
-    Ok(Order {
-        id: keys::order_id_of_sort_key(sk).ok_or_else(|| corrupt(SK))?,
-        owner: keys::owner_of_partition(pk).ok_or_else(|| corrupt(PK))?,
-        status: required(item, STATUS, text, OrderStatus::parse)?,
-        amount: required(item, AMOUNT, number, Amount::parse)?,
-        items: required(item, NUMBER_ITEMS, number, ItemCount::parse)?,
-        created_at: required(item, CREATED_AT, text, Timestamp::parse)?,
-        updated_at: optional(item, UPDATED_AT, Timestamp::parse)?,
-        account: optional(item, SUB, AccountId::parse)?,
-        version: match number(item, VERSION) {
-            None => 1,
-            Some(raw) => raw.parse().map_err(|_| corrupt(VERSION))?,
-        },
+    decode(item, "order", |item| {
+        let pk = text(item, PK).unwrap_or_default();
+        let sk = text(item, SK).unwrap_or_default();
+        Ok(Order {
+            id: keys::order_id_of_sort_key(sk).ok_or(SK)?,
+            owner: keys::owner_of_partition(pk).ok_or(PK)?,
+            status: text(item, STATUS).map(StoredStatus::read).ok_or(STATUS)?,
+            amount: required(item, AMOUNT, number, Amount::parse)?,
+            items: required(item, NUMBER_ITEMS, number, ItemCount::parse)?,
+            created_at: optional(item, CREATED_AT, Timestamp::parse)?,
+            updated_at: optional(item, UPDATED_AT, Timestamp::parse)?,
+            account: optional(item, SUB, AccountId::parse)?,
+            version: match number(item, VERSION) {
+                None => 1,
+                Some(raw) => raw.parse().map_err(|_| VERSION)?,
+            },
+        })
     })
+}
+
+/// Reads an item with `read`, which names the attribute it could not read;
+/// such an item is reported (see [`super::unreadable`]).
+fn decode<T>(
+    item: &Item,
+    kind: &'static str,
+    read: impl FnOnce(&Item) -> Result<T, &'static str>,
+) -> Result<T, StoreError> {
+    read(item).map_err(|attribute| super::unreadable::report(item, kind, attribute))
 }
 
 fn required<'a, T, E>(
     item: &'a Item,
-    name: &str,
+    name: &'static str,
     read: fn(&'a Item, &str) -> Option<&'a str>,
     parse: fn(&str) -> Result<T, E>,
-) -> Result<T, StoreError> {
-    read(item, name)
-        .and_then(|raw| parse(raw).ok())
-        .ok_or_else(|| corrupt(name))
+) -> Result<T, &'static str> {
+    read(item, name).and_then(|raw| parse(raw).ok()).ok_or(name)
 }
 
 fn optional<T, E>(
     item: &Item,
-    name: &str,
+    name: &'static str,
     parse: fn(&str) -> Result<T, E>,
-) -> Result<Option<T>, StoreError> {
+) -> Result<Option<T>, &'static str> {
     text(item, name)
-        .map(|raw| parse(raw).map_err(|_| corrupt(name)))
+        .map(|raw| parse(raw).map_err(|_| name))
         .transpose()
 }
 
@@ -247,7 +285,7 @@ mod tests {
             email: Email::parse("john@example.com").unwrap(),
             name: Name::parse("john smith").unwrap(),
             address: Some(Address::parse("124 Street Akl NZ").unwrap()),
-            created_at: Timestamp::now(),
+            created_at: Some(Timestamp::now()),
             account: Some(AccountId::parse("c8e1b2f0-7f6a").unwrap()),
         };
         assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
@@ -255,10 +293,10 @@ mod tests {
         let order = Order {
             id: OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap(),
             owner: Username::parse("john").unwrap(),
-            status: OrderStatus::Shipped,
+            status: OrderStatus::Shipped.into(),
             amount: Amount::parse("19.99").unwrap(),
             items: ItemCount::parse("2").unwrap(),
-            created_at: Timestamp::now(),
+            created_at: Some(Timestamp::now()),
             updated_at: Some(Timestamp::now()),
             account: None,
             version: 3,

@@ -47,7 +47,7 @@ impl Store {
             email: new.email,
             name: new.name,
             address: None,
-            created_at: Timestamp::now(),
+            created_at: Some(Timestamp::now()),
             account: access.account().cloned(),
         };
         let user_item = records::user_item(&user);
@@ -67,9 +67,11 @@ impl Store {
                 )
             },
         );
+        // A key holding no profile (only an address the original system's
+        // `edit-address` wrote for an unknown username) is free to take.
         let profile = transaction.add(WriteOp::Put {
             item: user_item,
-            condition: Condition::NotExists,
+            condition: Condition::Holds(vec![AttributeCheck::Absent(USERNAME)]),
         });
         let reservation = transaction.add(WriteOp::Put {
             item: records::email_reservation_item(&user),
@@ -92,7 +94,7 @@ impl Store {
 
     pub async fn user(&self, username: &Username, access: &Access) -> Result<User, StoreError> {
         let user = match self.engine.get(&keys::customer(username)).await? {
-            Some(item) if !records::is_being_deleted(&item) => records::user_from_item(&item)?,
+            Some(item) if records::is_profile(&item) => records::user_from_item(&item)?,
             _ => return Err(StoreError::UserNotFound),
         };
         self.own_profile(&user, access).await?;
@@ -150,7 +152,10 @@ impl Store {
     ) -> Result<DeletionRun, StoreError> {
         let token = ulid::Ulid::generate().to_string();
         let mut changes = vec![set(DELETING, Value::S(token))];
-        let mut checks = vec![AttributeCheck::Absent(DELETING)];
+        let mut checks = vec![
+            AttributeCheck::Present(USERNAME),
+            AttributeCheck::Absent(DELETING),
+        ];
         if let Some(account) = access.account() {
             changes.push(set(SUB, records::account_value(account)));
             checks.push(owned_by_or_unclaimed(account));
@@ -168,6 +173,9 @@ impl Store {
             Err(EngineError::ConditionFailed(failed)) => {
                 match failed.only().and_then(|f| f.current.clone()) {
                     None => return Err(StoreError::UserNotFound),
+                    Some(current) if engine::text(&current, USERNAME).is_none() => {
+                        return Err(StoreError::UserNotFound);
+                    }
                     Some(current) => {
                         let owner = engine::text(&current, SUB);
                         let theirs = access

@@ -299,6 +299,15 @@ pub fn notification_batch(size: usize) {
     );
 }
 
+/// A stored item that could not be read as a profile or an order (`kind`):
+/// its data is not what this service or the system it replaced wrote.
+pub fn unreadable_item(kind: &'static str) {
+    record(
+        || vec![("ItemKind", kind.to_owned())],
+        &[("UnreadableItems", Unit::Count, Stat::Sum, 1.0)],
+    );
+}
+
 /// Change records a source lost before they were published: expired from
 /// the embedded feed, or trimmed from a stream while the reader was away.
 pub fn changes_lost(source: &'static str, count: usize) {

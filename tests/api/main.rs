@@ -11,6 +11,7 @@ pub mod helpers;
 mod hostile;
 mod idempotency;
 mod identity;
+mod legacy;
 mod notifications;
 mod openapi;
 mod orders;

@@ -122,6 +122,9 @@ impl Expression {
                         AttributeCheck::Absent(name) => {
                             format!("attribute_not_exists({})", self.name("c", name))
                         }
+                        AttributeCheck::Present(name) => {
+                            format!("attribute_exists({})", self.name("c", name))
+                        }
                         AttributeCheck::EqualsOrAbsent(name, value) => {
                             let name = self.name("c", name);
                             let value = self.value("c", value.clone());

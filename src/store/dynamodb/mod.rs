@@ -19,7 +19,7 @@ use crate::config::DynamoDbTimeouts;
 
 use super::engine::{
     Change, Changes, Condition, ConditionFailed, Direction, EngineError, Failure, Index, Item,
-    MAX_TRANSACTION_ITEMS, Query, Value, WriteOp,
+    MAX_TRANSACTION_ITEMS, Query, Segment, Value, WriteOp,
 };
 use super::keys::{GSI1, GSI1PK, GSI2, GSI2PK, Key, PK};
 
@@ -130,16 +130,23 @@ impl DynamoDbEngine {
     }
 
     /// One page of the whole table in key order, and where the next starts.
+    /// A page of one segment of a parallel scan ("Parallel scan" in the
+    /// DynamoDB Developer Guide: each segment is scanned on its own, and
+    /// its `LastEvaluatedKey` continues that segment only).
     pub async fn scan(
         &self,
+        segment: Segment,
         start_after: Option<Key>,
         limit: usize,
     ) -> Result<(Vec<Item>, Option<Key>), EngineError> {
+        let parallel = segment.total > 1;
         let output = self
             .clients
             .get()
             .scan()
             .table_name(&*self.table)
+            .set_segment(parallel.then_some(segment.index as i32))
+            .set_total_segments(parallel.then_some(segment.total as i32))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .consistent_read(true)
             .set_exclusive_start_key(start_after.as_ref().map(key_map))
@@ -159,6 +166,19 @@ impl DynamoDbEngine {
             .transpose()?
             .and_then(|key| super::engine::key_of(&key));
         Ok((items, next))
+    }
+
+    pub async fn approximate_item_count(&self) -> Result<u64, EngineError> {
+        let output = self
+            .clients
+            .get()
+            .describe_table()
+            .table_name(&*self.table)
+            .send()
+            .await
+            .map_err(classify)?;
+        let count = output.table.and_then(|table| table.item_count);
+        Ok(count.unwrap_or_default().max(0) as u64)
     }
 
     pub async fn update(

@@ -104,6 +104,12 @@ impl EmbeddedEngine {
     }
 
     /// One page of the whole table in key order, and where the next starts.
+    pub fn item_count(&self) -> Result<u64, EngineError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let items = txn.open_table(ITEMS).map_err(internal)?;
+        redb::ReadableTableMetadata::len(&items).map_err(internal)
+    }
+
     pub async fn scan(
         &self,
         start_after: Option<Key>,

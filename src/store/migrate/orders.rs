@@ -1,0 +1,182 @@
+//! Orders: index keys and timestamps in place, moves with a mixed-case
+//! customer, and orders that belong to no profile.
+
+use crate::store::StoreError;
+use crate::store::engine::{AttributeCheck, Condition, Item, Value, WriteOp, key_of};
+use crate::store::keys;
+use crate::store::orders::belongs_to_profile;
+use crate::store::records::{self, CREATED_AT, DELETING, MIGRATED_FROM, USERNAME};
+
+use super::counts::{Counts, Kind};
+use super::customers::{Owner, Partitions};
+use super::{ATTEMPTS, Run, Written, shape};
+
+impl Run {
+    /// An order in a lower-case partition: into today's shape if its
+    /// customer's profile owns it, otherwise an orphan.
+    pub(super) async fn shape_order(
+        &self,
+        mut item: Item,
+        partitions: &mut Partitions,
+        counts: &mut Counts,
+    ) -> Result<(), StoreError> {
+        let Some(key) = key_of(&item) else {
+            return Ok(());
+        };
+        let owner = self.owner(&key.pk, partitions).await?;
+        for _ in 0..ATTEMPTS {
+            let Ok(order) = records::order_from_item(&item) else {
+                counts.add(Kind::Unreadable, 1);
+                return Ok(());
+            };
+            match &owner {
+                Owner::Deleting | Owner::MovedTo(_) | Owner::Stays => return Ok(()),
+                Owner::Nobody => {
+                    let nobody = no_profile(&key.pk);
+                    return self.orphan_order(item, nobody, counts).await;
+                }
+                // Left by an earlier account of the same name.
+                Owner::Profile(profile, profile_item) if !belongs_to_profile(&order, profile) => {
+                    let same = same_profile(&key.pk, profile_item);
+                    return self.orphan_order(item, same, counts).await;
+                }
+                Owner::Profile(..) => {}
+            }
+            let wanted = shape::order_shape(&item, &order);
+            if wanted == item {
+                return Ok(());
+            }
+            let put = WriteOp::Put {
+                condition: shape::unchanged(&item),
+                item: wanted,
+            };
+            match self.write(vec![put], counts).await? {
+                Written::Done => {
+                    counts.add(Kind::OrdersNormalized, 1);
+                    return Ok(());
+                }
+                Written::Refused(_) => match self.reread(&key).await? {
+                    Some(again) => item = again,
+                    None => return Ok(()),
+                },
+            }
+        }
+        counts.add(Kind::ChangedMeanwhile, 1);
+        Ok(())
+    }
+
+    /// An order no profile owns: reported, and removed with
+    /// `--delete-orphans` if the customer key still says so (`owner_check`).
+    pub(super) async fn orphan_order(
+        &self,
+        item: Item,
+        owner_check: WriteOp,
+        counts: &mut Counts,
+    ) -> Result<(), StoreError> {
+        let Some(key) = key_of(&item) else {
+            return Ok(());
+        };
+        counts.add(Kind::OrphanOrders, 1);
+        tracing::warn!(
+            pk = key.pk,
+            sk = key.sk,
+            "an order that belongs to no profile"
+        );
+        if !self.options.delete_orphans {
+            return Ok(());
+        }
+        let delete = WriteOp::Delete {
+            condition: shape::unchanged(&item),
+            key,
+        };
+        match self.write(vec![owner_check, delete], counts).await? {
+            Written::Done => counts.add(Kind::OrphanOrdersDeleted, 1),
+            Written::Refused(_) => counts.add(Kind::ChangedMeanwhile, 1),
+        }
+        Ok(())
+    }
+
+    /// One order of a mixed-case partition whose profile moved to `owner`:
+    /// to its place beside the profile, if the profile is still there.
+    pub(super) async fn move_order(
+        &self,
+        mut old: Item,
+        owner: &crate::domain::Username,
+        counts: &mut Counts,
+    ) -> Result<(), StoreError> {
+        let Some(key) = key_of(&old) else {
+            return Ok(());
+        };
+        let profile_there = WriteOp::Check {
+            key: keys::customer(owner),
+            condition: Condition::ExistsAnd(vec![
+                AttributeCheck::equals(MIGRATED_FROM, Value::S(key.pk.clone())),
+                AttributeCheck::Absent(DELETING),
+            ]),
+        };
+        for _ in 0..ATTEMPTS {
+            let Some(new) = moved(&old, &key.pk) else {
+                counts.add(Kind::Unreadable, 1);
+                return Ok(());
+            };
+            let ops = vec![
+                profile_there.clone(),
+                WriteOp::Put {
+                    item: new,
+                    condition: Condition::NotExists,
+                },
+                WriteOp::Delete {
+                    key: key.clone(),
+                    condition: shape::unchanged(&old),
+                },
+            ];
+            match self.write(ops, counts).await? {
+                Written::Done => {
+                    counts.add(Kind::OrdersMoved, 1);
+                    return Ok(());
+                }
+                // The profile went away or is being deleted: the order stays.
+                Written::Refused(failed)
+                    if failed.failures.first().is_some_and(Option::is_some) =>
+                {
+                    break;
+                }
+                Written::Refused(_) => match self.reread(&key).await? {
+                    Some(again) => old = again,
+                    None => return Ok(()),
+                },
+            }
+        }
+        counts.add(Kind::ChangedMeanwhile, 1);
+        Ok(())
+    }
+}
+
+/// The order in `old` as it is to be in its customer's lower-case partition.
+fn moved(old: &Item, old_pk: &str) -> Option<Item> {
+    let order = records::order_from_item(old).ok()?;
+    let mut new = shape::order_shape(old, &order);
+    new.insert(MIGRATED_FROM.to_owned(), Value::S(old_pk.to_owned()));
+    Some(new)
+}
+
+/// The customer key of `pk` still holds no profile.
+pub(super) fn no_profile(pk: &str) -> WriteOp {
+    WriteOp::Check {
+        key: keys::customer_of_partition(pk),
+        condition: Condition::Holds(vec![AttributeCheck::Absent(USERNAME)]),
+    }
+}
+
+/// The customer key of `pk` still holds the profile read (the same
+/// registration: the same `CreatedAt`).
+fn same_profile(pk: &str, profile: &Item) -> WriteOp {
+    let registered = match profile.get(CREATED_AT) {
+        Some(value) => AttributeCheck::equals(CREATED_AT, value.clone()),
+        None => AttributeCheck::Absent(CREATED_AT),
+    };
+    WriteOp::Check {
+        key: keys::customer_of_partition(pk),
+        condition: Condition::ExistsAnd(vec![registered]),
+    }
+}
