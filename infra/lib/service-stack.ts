@@ -39,7 +39,7 @@ const TABLE_ACTIONS = [
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
   'dynamodb:ConditionCheckItem',
-  // Only `backfill-queues`, run as a one-off task of this task definition
+  // Only `migrate`, run as a one-off task of this task definition
   // (README, "The work queue"); the service itself never scans.
   'dynamodb:Scan',
 ];
