@@ -2,7 +2,7 @@ import { App, AppProps, BootstraplessSynthesizer, Validations } from 'aws-cdk-li
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FrontDoor, ImageSource } from './config';
 import { PipelineStack } from './pipeline-stack';
-import { ServiceStack } from './service-stack';
+import { ExistingTable, ServiceStack } from './service-stack';
 
 export const SERVICE_STACK = 'EcommerceService';
 export const PIPELINE_STACK = 'EcommerceServicePipeline';
@@ -10,6 +10,7 @@ export const PIPELINE_STACK = 'EcommerceServicePipeline';
 export interface AppOptions extends AppProps {
   readonly frontDoor?: FrontDoor;
   readonly imageSource?: ImageSource;
+  readonly existingTable?: ExistingTable;
 }
 
 /** The whole app, checked by cdk-nag. With `imageSource: 'parameter'` the
@@ -20,6 +21,17 @@ export function buildApp(options: AppOptions = {}): App {
   const context = (key: string) => app.node.tryGetContext(key) as string | undefined;
   const imageSource = options.imageSource ?? (context('imageSource') as ImageSource | undefined) ?? 'asset';
   const synthesizer = imageSource === 'parameter' ? new BootstraplessSynthesizer() : undefined;
+  // `-c existingTableName=... -c existingTableStreamArn=...`: serve a table
+  // that exists (the replaced system's) instead of creating one.
+  const existingTableName = context('existingTableName');
+  const existingTableStreamArn = context('existingTableStreamArn');
+  if ((existingTableName === undefined) !== (existingTableStreamArn === undefined)) {
+    throw new Error('existingTableName and existingTableStreamArn go together');
+  }
+  const existingTable = options.existingTable
+    ?? (existingTableName && existingTableStreamArn
+      ? { tableName: existingTableName, tableStreamArn: existingTableStreamArn }
+      : undefined);
 
   // Environment-agnostic: no account or Region is fixed at synth, so the
   // templates deploy in any Region (CloudFormation fills in AWS::Region),
@@ -29,6 +41,7 @@ export function buildApp(options: AppOptions = {}): App {
     frontDoor: options.frontDoor ?? (context('frontDoor') as FrontDoor | undefined) ?? 'http-api',
     imageSource,
     synthesizer,
+    existingTable,
   });
   new PipelineStack(app, PIPELINE_STACK, {
     description: 'Optional delivery pipeline: source, test, image, deploy of EcommerceService',

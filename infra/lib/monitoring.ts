@@ -19,7 +19,7 @@ export interface MonitoringProps {
   readonly targetGroup: elbv2.ApplicationTargetGroup;
   /** The HTTP API in front of the balancer, when that is the front door. */
   readonly api?: apigw.HttpApi;
-  readonly table: dynamodb.Table;
+  readonly table: dynamodb.ITable;
   readonly notifications: Notifications;
   readonly service: ecs.FargateService;
   /** The service's minimum task count: fewer running is an alarm. */
@@ -144,7 +144,7 @@ export class Monitoring extends Construct {
 }
 
 /** Read plus write throttle events of the table, or of one of its indexes. */
-function throttleEvents(table: dynamodb.Table, period: Duration, index?: string): cloudwatch.MathExpression {
+function throttleEvents(table: dynamodb.ITable, period: Duration, index?: string): cloudwatch.MathExpression {
   const dimensionsMap: cloudwatch.DimensionsMap = { TableName: table.tableName };
   if (index) dimensionsMap.GlobalSecondaryIndexName = index;
   // Ids unique per index: one graph shows the table's and the indexes' together.

@@ -28,6 +28,17 @@ export interface ServiceStackProps extends StackProps {
   /** Tasks kept running; at least 2 so one AZ can fail. */
   readonly desiredCount?: number;
   readonly maxCount?: number;
+  /** The table to serve instead of a new one: the replaced system's, for a
+   * cut-over (README, "Replacing the original deployment"). It must have
+   * GSI1 and GSI2, TTL on ExpiresAt and a stream with new and old images;
+   * the stack neither creates nor changes it. */
+  readonly existingTable?: ExistingTable;
+}
+
+export interface ExistingTable {
+  readonly tableName: string;
+  /** The table's stream, which the notification Pipe reads. */
+  readonly tableStreamArn: string;
 }
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
@@ -45,7 +56,7 @@ const TABLE_ACTIONS = [
 ];
 
 export class ServiceStack extends Stack {
-  readonly table: dynamodb.Table;
+  readonly table: dynamodb.ITable;
   readonly service: ecs.FargateService;
   readonly taskDefinition: ecs.FargateTaskDefinition;
 
@@ -54,32 +65,12 @@ export class ServiceStack extends Stack {
     const desiredCount = Math.max(2, props.desiredCount ?? 2);
     const maxCount = Math.max(desiredCount, props.maxCount ?? 10);
 
-    // Data: the single table, as src/store/keys.rs lays it out.
-    this.table = new dynamodb.Table(this, 'EcommerceTable', {
-      partitionKey: { name: 'PK', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'SK', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
-      // Idempotency records expire after 24 h (ExpiresAt, epoch seconds).
-      timeToLiveAttribute: 'ExpiresAt',
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    this.table.addGlobalSecondaryIndex({
-      indexName: 'GSI1',
-      partitionKey: { name: 'GSI1PK', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'GSI1SK', type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
-    // The status queue (GET /orders?status=): each status over 4 shards,
-    // oldest in the status first (src/store/keys.rs, STATUS_SHARDS).
-    this.table.addGlobalSecondaryIndex({
-      indexName: 'GSI2',
-      partitionKey: { name: 'GSI2PK', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'GSI2SK', type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
+    this.table = props.existingTable
+      ? dynamodb.Table.fromTableAttributes(this, 'EcommerceTable', {
+        ...props.existingTable,
+        globalIndexes: ['GSI1', 'GSI2'],
+      })
+      : singleTable(this);
 
     const notifications = new Notifications(this, 'Notifications', { table: this.table });
     const { vpc } = new Network(this, 'Network');
@@ -152,7 +143,10 @@ export class ServiceStack extends Stack {
     notifications.queue.grantConsumeMessages(taskRole);
     notifications.topic.grantPublish(taskRole);
     notifications.bus.grantPutEventsTo(taskRole);
-    acknowledge(taskRole, 'IAM5[Resource::<EcommerceTableE16C9E02.Arn>/index/*]',
+    const indexes = props.existingTable
+      ? `arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/${props.existingTable.tableName}/index/*`
+      : '<EcommerceTableE16C9E02.Arn>/index/*';
+    acknowledge(taskRole, `IAM5[Resource::${indexes}]`,
       'Queries by order id read GSI1; the wildcard covers only this table\'s own indexes.');
 
     this.service = new ecs.FargateService(this, 'Service', {
@@ -209,6 +203,36 @@ export class ServiceStack extends Stack {
     new CfnOutput(this, 'OrderTopicArn', { value: notifications.topic.topicArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: monitoring.topic.topicArn });
   }
+}
+
+/** The single table, as src/store/keys.rs lays it out. */
+function singleTable(scope: Construct): dynamodb.Table {
+  const table = new dynamodb.Table(scope, 'EcommerceTable', {
+    partitionKey: { name: 'PK', type: dynamodb.AttributeType.STRING },
+    sortKey: { name: 'SK', type: dynamodb.AttributeType.STRING },
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+    // Idempotency records expire after 24 h (ExpiresAt, epoch seconds).
+    timeToLiveAttribute: 'ExpiresAt',
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    deletionProtection: true,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  table.addGlobalSecondaryIndex({
+    indexName: 'GSI1',
+    partitionKey: { name: 'GSI1PK', type: dynamodb.AttributeType.STRING },
+    sortKey: { name: 'GSI1SK', type: dynamodb.AttributeType.STRING },
+    projectionType: dynamodb.ProjectionType.ALL,
+  });
+  // The status queue (GET /orders?status=): each status over 4 shards,
+  // oldest in the status first (src/store/keys.rs, STATUS_SHARDS).
+  table.addGlobalSecondaryIndex({
+    indexName: 'GSI2',
+    partitionKey: { name: 'GSI2PK', type: dynamodb.AttributeType.STRING },
+    sortKey: { name: 'GSI2SK', type: dynamodb.AttributeType.STRING },
+    projectionType: dynamodb.ProjectionType.ALL,
+  });
+  return table;
 }
 
 function containerImage(scope: Construct, source: ImageSource): ecs.ContainerImage {

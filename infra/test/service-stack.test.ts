@@ -349,3 +349,18 @@ test('the pipeline tests on Debian, caches its builds, re-runs a commit, and may
     assert.ok(actions.includes(needed), `the deploy role may ${needed}`);
   }
 });
+
+test('on the replaced system\'s table (cut-over), the stack creates no table and serves, streams and grants that one', () => {
+  const tableName = 'ecommerce-original';
+  const tableStreamArn = 'arn:aws:dynamodb:eu-west-1:111122223333:table/ecommerce-original/stream/2023-08-21T00:00:00.000';
+  const onExisting = synth({ existingTable: { tableName, tableStreamArn } }).service;
+  assert.equal(resources(onExisting, 'AWS::DynamoDB::Table').length, 0);
+  const [, task] = only(onExisting, 'AWS::ECS::TaskDefinition');
+  const app = (task.Properties.ContainerDefinitions as Json[]).find((c) => c.Name === 'app');
+  const environment = Object.fromEntries((app.Environment as Json[]).map((e) => [e.Name, e.Value]));
+  assert.equal(environment.TABLE_NAME, tableName);
+  const [, pipe] = only(onExisting, 'AWS::Pipes::Pipe');
+  assert.equal(pipe.Properties.Source, tableStreamArn);
+  const granted = JSON.stringify(resources(onExisting, 'AWS::IAM::Policy'));
+  assert.ok(granted.includes(`table/${tableName}/index/*`), 'the task may query its indexes');
+});

@@ -203,9 +203,11 @@ impl Run {
                     }
                     Pass::Reservations => self.orphan_reservation(item, &mut at.counts).await?,
                 }
-                // Any item's key continues a scan of its segment, as the
-                // last key of a page does ("ExclusiveStartKey", Scan, in
-                // the DynamoDB API Reference).
+                // The key of an item this segment returned continues the
+                // segment's scan, as a page's LastEvaluatedKey does: the
+                // API Reference (Scan, "ExclusiveStartKey") asks only for a
+                // full primary key, and a parallel scan's start key for the
+                // same segment ("Segment"), which an item of it is in.
                 let wrote = at.counts.get(Kind::Writes) > writes_before;
                 if wrote && !self.options.dry_run && saved_at.elapsed() >= CHECKPOINT_EVERY {
                     at.after = key;
