@@ -19,6 +19,10 @@ export const ORDER_CHANGE_FILTER = {
 
 export interface NotificationsProps {
   readonly table: dynamodb.ITable;
+  /** Start at the stream's newest record instead of its oldest: on a table
+   * another system wrote (a cut-over), its last 24 hours of changes were
+   * notified by that system already. */
+  readonly fromLatest?: boolean;
 }
 
 export class Notifications extends Construct {
@@ -83,7 +87,7 @@ export class Notifications extends Construct {
           // From the oldest record the stream keeps: changes made while the
           // Pipe is created or replaced are not skipped. A record read
           // twice is published twice, and events carry an id to drop it by.
-          startingPosition: 'TRIM_HORIZON',
+          startingPosition: props.fromLatest ? 'LATEST' : 'TRIM_HORIZON',
           batchSize: 10,
           maximumRetryAttempts: 10,
           deadLetterConfig: { arn: this.pipeDeadLetterQueue.queueArn },

@@ -72,7 +72,10 @@ export class ServiceStack extends Stack {
       })
       : singleTable(this);
 
-    const notifications = new Notifications(this, 'Notifications', { table: this.table });
+    const notifications = new Notifications(this, 'Notifications', {
+      table: this.table,
+      fromLatest: props.existingTable !== undefined,
+    });
     const { vpc } = new Network(this, 'Network');
     const cluster = new ecs.Cluster(this, 'Cluster', {
       vpc,

@@ -361,6 +361,8 @@ test('on the replaced system\'s table (cut-over), the stack creates no table and
   assert.equal(environment.TABLE_NAME, tableName);
   const [, pipe] = only(onExisting, 'AWS::Pipes::Pipe');
   assert.equal(pipe.Properties.Source, tableStreamArn);
+  // The replaced system notified its own last 24 hours of changes.
+  assert.equal(pipe.Properties.SourceParameters.DynamoDBStreamParameters.StartingPosition, 'LATEST');
   const granted = JSON.stringify(resources(onExisting, 'AWS::IAM::Policy'));
   assert.ok(granted.includes(`table/${tableName}/index/*`), 'the task may query its indexes');
 });
