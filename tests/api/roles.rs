@@ -24,6 +24,7 @@ impl World {
             ("bob", key.sign(&claims("bob", &[]))),
             ("root", key.sign(&claims("root", &["admin"]))),
             ("packer", key.sign(&claims("packer", &["fulfilment"]))),
+            ("carol", key.sign(&claims("carol", &[]))),
         ]
         .into_iter()
         .collect();
@@ -315,4 +316,46 @@ async fn the_served_document_asks_for_a_bearer_token_in_jwt_mode() {
         served["paths"]["/orders"]["post"]["security"],
         serde_json::json!([{"bearer": []}])
     );
+}
+
+/// An order the replaced system left in a status of its own: its customer
+/// sees it as stored but cannot move it (which move would be right is
+/// unknown); staff put it back into the state machine.
+#[tokio::test]
+async fn only_staff_move_an_order_out_of_a_status_the_replaced_system_wrote() {
+    let world = World::new().await;
+    let id = "2UJT4m2UkBAWG7DHDLfkXxbMN0C";
+    let s = |value: &str| json!({ "S": value });
+    world
+        .app
+        .store
+        .put_raw_items(&[
+            json!({"PK": s("CUSTOMER#carol"), "SK": s("CUSTOMER#carol"), "Username": s("carol"),
+                   "Name": s("carol smith"), "Email": s("carol@example.com")}),
+            json!({"PK": s("CUSTOMER#carol"), "SK": s(&format!("#ORDER#{id}")), "OrderId": s(id),
+                   "Status": s("Returned"), "Amount": {"N": "5"}, "NumberItems": {"N": "1"},
+                   "CreatedAt": s("2023-08-21T22:21:34.811747")}),
+        ])
+        .await
+        .unwrap();
+    let path = format!("/orders/{id}?customer_id=carol");
+    let request = world.app.client.get(world.app.url(&path));
+    let (status, order) = world.send("carol", request).await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+    assert_eq!(order["data"]["Status"], "Returned");
+    let put = |status: &str| {
+        let body = json!({"username": "carol", "status": status});
+        world
+            .app
+            .client
+            .put(world.app.url(&format!("/orders/{id}")))
+            .json(&body)
+    };
+    let (status, refused) = world.send("carol", put("CANCEL")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(error_code(&refused, status), "INVALID_STATUS_TRANSITION");
+    assert_eq!(refused["error"]["details"]["from"], "Returned");
+    let (status, repaired) = world.send("packer", put("DELIVERED")).await;
+    assert_eq!(status, StatusCode::OK, "{repaired}");
+    assert_eq!(repaired["data"]["Status"], "DELIVERED");
 }
