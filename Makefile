@@ -15,7 +15,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # this binary (the one the integration tests build too).
 DEBUG_BIN := $(TARGET_DIR)/debug/ecommerce-service
 
-.PHONY: help setup run run-dynamodb test test-fast build lint contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-compare bench-smoke bench-notifications profile clean
+.PHONY: help setup run run-dynamodb test test-fast build lint contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-migrate bench-compare bench-smoke bench-notifications profile clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -96,6 +96,11 @@ browser-test: tests/browser/node_modules build ## Swagger UI in Debian's headles
 bench: python-tools ## Throughput, latency, CPU and memory per request, start-up, durability, cost per call on each engine (BENCHMARKS.md)
 	cargo build --release --locked --bin ecommerce-service --example bench-dynamodb
 	scripts/with-moto.sh $(VENV)/bin/python benches/api.py
+
+bench-migrate: python-tools ## migrate's throughput on 100,000 legacy orders (embedded), and its DynamoDB requests per migrated item (moto; BENCHMARKS.md)
+	cargo build --release --locked --example bench-migrate
+	target/release/examples/bench-migrate embedded 100000
+	scripts/with-moto.sh sh -c 'AWS_ENDPOINT_URL_DYNAMODB=$$MOTO_ENDPOINT target/release/examples/bench-migrate dynamodb 100'
 
 profile: python-tools ## perf profile of one scenario on the DynamoDB engine (fake): make profile SCENARIO=get_order
 	cargo build --profile profiling --locked --bin ecommerce-service --example bench-dynamodb
