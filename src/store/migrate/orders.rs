@@ -2,7 +2,9 @@
 //! customer, and orders that belong to no profile.
 
 use crate::store::StoreError;
-use crate::store::engine::{AttributeCheck, Condition, Item, Value, WriteOp, key_of};
+use crate::store::engine::{
+    AttributeCheck, Condition, Item, Value, WriteOp, key_of, text as engine_text,
+};
 use crate::store::keys;
 use crate::store::orders::belongs_to_profile;
 use crate::store::records::{self, CREATED_AT, DELETING, MIGRATED_FROM, USERNAME};
@@ -143,13 +145,36 @@ impl Run {
                 }
                 Written::Refused(_) => match self.reread(&key).await? {
                     Some(again) => old = again,
-                    None => return Ok(()),
+                    None => {
+                        // Gone: deleted meanwhile, or moved by this very
+                        // write, whose first attempt succeeded and whose
+                        // answer was lost. DynamoDB answers such a retry
+                        // as the first (the SDK sets ClientRequestToken:
+                        // "TransactWriteItems", idempotent for 10 minutes);
+                        // moto does not, and refuses it.
+                        let target = keys::order(owner, order_id(&key)?);
+                        let arrived = self.reread(&target).await?.is_some_and(|new| {
+                            engine_text(&new, MIGRATED_FROM) == Some(key.pk.as_str())
+                        });
+                        let kind = if arrived {
+                            Kind::OrdersMoved
+                        } else {
+                            Kind::ChangedMeanwhile
+                        };
+                        counts.add(kind, 1);
+                        return Ok(());
+                    }
                 },
             }
         }
         counts.add(Kind::ChangedMeanwhile, 1);
         Ok(())
     }
+}
+
+fn order_id(key: &crate::store::keys::Key) -> Result<crate::domain::OrderId, StoreError> {
+    keys::order_id_of_sort_key(&key.sk)
+        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("an order key without an order id")))
 }
 
 /// The order in `old` as it is to be in its customer's lower-case partition.
