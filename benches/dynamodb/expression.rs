@@ -157,13 +157,22 @@ fn number(value: &Value) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Applies a `SET` update expression to `item`.
+/// Applies a `SET` update expression, with an optional `REMOVE` clause
+/// after it, to `item`.
 pub fn apply_update(
     update: &str,
     item: &mut Item,
     placeholders: &Placeholders,
 ) -> Result<(), String> {
-    let tokens = tokens(update.strip_prefix("SET ").ok_or("only SET updates")?);
+    let update = update.strip_prefix("SET ").ok_or("only SET updates")?;
+    let (update, removals) = match update.split_once(" REMOVE ") {
+        Some((set, removals)) => (set, Some(removals)),
+        None => (update, None),
+    };
+    for name in removals.into_iter().flat_map(|r| r.split(',')) {
+        item.remove(&placeholders.name(name.trim())?);
+    }
+    let tokens = tokens(update);
     let mut at = 0;
     let mut next = || {
         let token = tokens.get(at).cloned().ok_or("unexpected end of update");

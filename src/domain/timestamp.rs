@@ -29,7 +29,10 @@ impl Timestamp {
     }
 
     pub fn from_datetime(at: OffsetDateTime) -> Self {
-        let at = at.to_offset(time::UtcOffset::UTC);
+        // Only a date at the very edge of the range overflows in UTC.
+        let at = at
+            .checked_to_offset(time::UtcOffset::UTC)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let micros = at.microsecond();
         Self(at.replace_microsecond(micros).unwrap_or(at))
     }
@@ -47,9 +50,11 @@ impl Timestamp {
                 time::UtcOffset::UTC,
             ),
         };
-        PrimitiveDateTime::parse(local, LOCAL_PART)
-            .map(|at| Self::from_datetime(at.assume_offset(offset)))
-            .map_err(|_| invalid())
+        let at = PrimitiveDateTime::parse(local, LOCAL_PART).map_err(|_| invalid())?;
+        at.assume_offset(offset)
+            .checked_to_offset(time::UtcOffset::UTC)
+            .map(Self::from_datetime)
+            .ok_or_else(invalid)
     }
 
     pub fn as_datetime(&self) -> OffsetDateTime {
@@ -98,6 +103,7 @@ mod tests {
             "2023-08-21T22:21",
             "2023-08-21T22:21:34.",
             "2023-08-21T22:21:34+2:00",
+            "9999-12-31T23:59:59-01:00",
             "2023-13-21T22:21:34",
             "yesterday",
         ] {

@@ -34,6 +34,8 @@ pub enum Change {
     /// Adds one to a number, an absent one counting as 1 (so the first
     /// increment of an item written before the attribute existed gives 2).
     Increment,
+    /// Removes the attribute (an update also sets at least one).
+    Remove,
 }
 
 /// The changes of one update, attribute by attribute.
@@ -55,6 +57,10 @@ pub fn apply(item: &mut Item, changes: &[(&'static str, Change)]) {
                     .and_then(|n| n.parse::<i64>().ok())
                     .unwrap_or(1);
                 Value::N((current + 1).to_string())
+            }
+            Change::Remove => {
+                item.remove(*name);
+                continue;
             }
         };
         item.insert((*name).to_owned(), value);

@@ -154,7 +154,19 @@ impl Store {
         } else {
             None
         };
-        let mut orders = readable_orders(items)?;
+        // Whether there is more, and where it starts, is decided on the
+        // items read: orders passed over below (unreadable, or an earlier
+        // account's) never end the listing early.
+        let mut page: Vec<Item> = items.collect();
+        let next = if page.len() > limit {
+            page.truncate(limit);
+            page.last()
+                .and_then(|item| engine::text(item, keys::SK))
+                .and_then(keys::order_id_of_sort_key)
+        } else {
+            None
+        };
+        let mut orders = readable_orders(page)?;
         let profile = match &customer {
             Some(customer) => Some(customer.clone()),
             None => self.own_later_page(username, &orders, access).await?,
@@ -162,12 +174,6 @@ impl Store {
         if let (Some(profile), Some(_)) = (&profile, access.account()) {
             orders.retain(|order| belongs_to_profile(order, profile));
         }
-        let next = if orders.len() > limit {
-            orders.truncate(limit);
-            orders.last().map(|order| order.id)
-        } else {
-            None
-        };
         Ok(OrdersPage {
             customer,
             orders,

@@ -2,13 +2,13 @@
 //! address edits, and deletion of a customer with everything they own.
 
 use super::engine::{
-    self, AttributeCheck, Condition, Direction, EngineError, Index, Query, Transaction, Value,
-    WriteOp, set,
+    self, AttributeCheck, Change, Condition, Direction, EngineError, Index, Query, Transaction,
+    Value, WriteOp, set,
 };
 use super::idempotency::{self, ScopedKey};
 use super::keys::{self, IdempotentWrite};
 use super::ownership::{active_customer, owned_by_or_unclaimed, refused};
-use super::records::{self, ADDRESS, DELETING, SUB, USERNAME};
+use super::records::{self, ADDRESS, DELETING, LEGACY_ADDRESS, SUB, USERNAME};
 use super::{Store, StoreError, Written};
 use crate::domain::{Access, Address, Email, NewUser, Timestamp, User, Username};
 
@@ -112,7 +112,12 @@ impl Store {
         address: &Address,
         access: &Access,
     ) -> Result<User, StoreError> {
-        let mut changes = vec![set(ADDRESS, Value::S(address.as_str().to_owned()))];
+        // The original system's `address` goes in the same write: one left
+        // on a profile is then always newer than `Address` (see `migrate`).
+        let mut changes = vec![
+            set(ADDRESS, Value::S(address.as_str().to_owned())),
+            (LEGACY_ADDRESS, Change::Remove),
+        ];
         changes.extend(
             access
                 .account()

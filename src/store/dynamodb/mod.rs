@@ -188,20 +188,25 @@ impl DynamoDbEngine {
         condition: Condition,
     ) -> Result<Item, EngineError> {
         let mut expression = Expression::default();
-        let assignments: Vec<String> = set
-            .into_iter()
-            .map(|(name, change)| {
-                let name = expression.name("u", name);
-                match change {
-                    Change::Set(value) => format!("{name} = {}", expression.value("u", value)),
-                    Change::Increment => {
-                        let one = expression.value("u", Value::N("1".into()));
-                        format!("{name} = if_not_exists({name}, {one}) + {one}")
-                    }
+        let mut assignments = Vec::new();
+        let mut removals = Vec::new();
+        for (name, change) in set {
+            let name = expression.name("u", name);
+            match change {
+                Change::Set(value) => {
+                    assignments.push(format!("{name} = {}", expression.value("u", value)));
                 }
-            })
-            .collect();
-        let update = format!("SET {}", assignments.join(", "));
+                Change::Increment => {
+                    let one = expression.value("u", Value::N("1".into()));
+                    assignments.push(format!("{name} = if_not_exists({name}, {one}) + {one}"));
+                }
+                Change::Remove => removals.push(name),
+            }
+        }
+        let mut update = format!("SET {}", assignments.join(", "));
+        if !removals.is_empty() {
+            update.push_str(&format!(" REMOVE {}", removals.join(", ")));
+        }
         let condition = expression.condition(&condition);
         let result = self
             .clients

@@ -106,13 +106,20 @@ impl Run {
             };
             let wanted = shape::user_shape(&item, &user);
             let renamed = wanted != item;
-            let mut ops = Vec::new();
-            if renamed {
-                ops.push(WriteOp::Put {
+            // The profile as read, in the same write as its reservation's
+            // link: a deletion that slipped in between leaves no reservation
+            // naming a profile that is gone.
+            let mut ops = vec![if renamed {
+                WriteOp::Put {
                     item: wanted,
                     condition: shape::unchanged(&item),
-                });
-            }
+                }
+            } else {
+                WriteOp::Check {
+                    key: key.clone(),
+                    condition: shape::unchanged(&item),
+                }
+            }];
             let reservation = if user.created_at.is_none() {
                 self.reservation_plan(&user).await?
             } else {
@@ -151,10 +158,22 @@ impl Run {
         user
     }
 
-    /// Links `user`'s reservation on its own.
-    async fn link_reservation(&self, user: &User, counts: &mut Counts) -> Result<(), StoreError> {
+    /// Links `user`'s reservation on its own, if the profile in `profile`
+    /// (at `key`) is still as read.
+    async fn link_reservation(
+        &self,
+        user: &User,
+        key: &Key,
+        profile: &Item,
+        counts: &mut Counts,
+    ) -> Result<(), StoreError> {
         let plan = self.reservation_plan(user).await?;
-        match self.write(plan.ops, counts).await? {
+        let mut ops = vec![WriteOp::Check {
+            key: key.clone(),
+            condition: shape::unchanged(profile),
+        }];
+        ops.extend(plan.ops);
+        match self.write(ops, counts).await? {
             Written::Done => {
                 if let Some(kind) = plan.kind {
                     counts.add(kind, 1);
@@ -311,10 +330,23 @@ impl Run {
         for _ in 0..ATTEMPTS {
             let old = self.store.engine.get(&old_key).await?;
             let current = self.store.engine.get(&target).await?;
-            if current
+            let moved_here = current
                 .as_ref()
-                .is_some_and(|moved| text(moved, MIGRATED_FROM) == Some(old_pk))
-            {
+                .is_some_and(|moved| text(moved, MIGRATED_FROM) == Some(old_pk));
+            let old_profile = old
+                .as_ref()
+                .is_some_and(|old| text(old, USERNAME).is_some());
+            if moved_here && old_profile {
+                // The original system registered the name again after the
+                // move: another customer, whose orders are not the moved one's.
+                counts.add(Kind::CaseCollisions, 1);
+                tracing::warn!(
+                    pk = old_pk,
+                    "a customer registered again under a name that moved: it stays where it is, nothing merged"
+                );
+                return Ok(Owner::Stays);
+            }
+            if moved_here {
                 return Ok(Owner::MovedTo(canonical));
             }
             let Some(old) = old else {
@@ -327,7 +359,8 @@ impl Run {
             let Some(user) = self.readable_profile(&old, &old_key, counts) else {
                 return Ok(Owner::Stays);
             };
-            if let Some(current) = current {
+            // A key holding only an address is free, as for a registration.
+            if let Some(current) = current.filter(|current| text(current, USERNAME).is_some()) {
                 counts.add(Kind::CaseCollisions, 1);
                 tracing::warn!(
                     pk = old_pk,
@@ -336,7 +369,7 @@ impl Run {
                 );
                 // Its reservation is still its own: linked, so no pass
                 // takes it for an orphan.
-                self.link_reservation(&user, counts).await?;
+                self.link_reservation(&user, &old_key, &old, counts).await?;
                 return Ok(Owner::Stays);
             }
             let mut wanted = shape::user_shape(&old, &user);
@@ -345,7 +378,7 @@ impl Run {
             let mut ops = vec![
                 WriteOp::Put {
                     item: wanted,
-                    condition: Condition::NotExists,
+                    condition: Condition::Holds(vec![AttributeCheck::Absent(USERNAME)]),
                 },
                 WriteOp::Delete {
                     key: old_key.clone(),
@@ -387,7 +420,7 @@ impl Run {
             pk = key.pk,
             "an email reservation that belongs to no profile"
         );
-        if !self.options.delete_orphans {
+        if !self.options.delete_orphans || !self.deletes_reservations() {
             return Ok(());
         }
         let delete = WriteOp::Delete {

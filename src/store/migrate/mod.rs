@@ -101,6 +101,10 @@ struct Run {
     /// On a dry run, the reservations pass 1 would have claimed (it claims
     /// none), so that pass 2 does not count them as orphans.
     claimed: std::sync::Mutex<std::collections::HashSet<Key>>,
+    /// Pass 1 linked every profile it met: only then is a reservation that
+    /// names nobody surely an orphan (a profile it could not read, or that
+    /// kept changing, may own one).
+    pass_one_clean: std::sync::atomic::AtomicBool,
 }
 
 /// Whether a conditional write happened.
@@ -137,6 +141,7 @@ impl Store {
             options,
             progress,
             claimed: Default::default(),
+            pass_one_clean: std::sync::atomic::AtomicBool::new(true),
         });
         for pass in [Pass::Shapes, Pass::Reservations] {
             run.progress.pass.store(pass as u64, Ordering::Relaxed);
@@ -150,6 +155,21 @@ impl Store {
                 async move { run.pass(pass, segment, at).await }
             });
             checkpoints = try_join_all(segment_runs).await?;
+            if pass == Pass::Shapes {
+                let mut so_far = Counts::default();
+                for checkpoint in &checkpoints {
+                    so_far.merge(&checkpoint.counts);
+                }
+                let clean =
+                    so_far.get(Kind::Unreadable) == 0 && so_far.get(Kind::ChangedMeanwhile) == 0;
+                if !clean && run.options.delete_orphans {
+                    tracing::warn!(
+                        "pass 1 left profiles it could not read or link: \
+                         no reservation is deleted as an orphan this run"
+                    );
+                }
+                run.pass_one_clean.store(clean, Ordering::Relaxed);
+            }
         }
         let mut counts = Counts::default();
         for checkpoint in &checkpoints {
@@ -307,6 +327,10 @@ impl Run {
                 claimed.insert(key);
             }
         }
+    }
+
+    fn deletes_reservations(&self) -> bool {
+        self.pass_one_clean.load(Ordering::Relaxed)
     }
 
     fn was_claimed(&self, key: &Key) -> bool {

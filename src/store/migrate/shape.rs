@@ -62,8 +62,10 @@ pub(super) fn user_shape(item: &Item, user: &User) -> Item {
     wanted.insert(PK.to_owned(), string(key.pk));
     wanted.insert(SK.to_owned(), string(key.sk));
     if let Some(legacy) = wanted.remove(LEGACY_ADDRESS) {
-        // An address this service wrote since is the newer one.
-        wanted.entry(ADDRESS.to_owned()).or_insert(legacy);
+        // `migrate` and this service's address edits remove `address`, so
+        // one that is here was written by the original system after both:
+        // it is the newest address.
+        wanted.insert(ADDRESS.to_owned(), legacy);
     }
     wanted
 }
@@ -86,11 +88,17 @@ pub(super) fn order_shape(item: &Item, order: &Order) -> Item {
     }
     // Only the state machine's statuses have a queue. An order that is on
     // its status's queue already keeps its place there.
-    if let Some(status) = order.status.known() {
-        let (queue, position) = keys::order_gsi2(status, order.id, order.entered_status_at());
-        if text(item, GSI2PK) != Some(queue.as_str()) {
-            wanted.insert(GSI2PK.to_owned(), string(queue));
-            wanted.insert(GSI2SK.to_owned(), string(position));
+    match order.status.known() {
+        Some(status) => {
+            let (queue, position) = keys::order_gsi2(status, order.id, order.entered_status_at());
+            if text(item, GSI2PK) != Some(queue.as_str()) {
+                wanted.insert(GSI2PK.to_owned(), string(queue));
+                wanted.insert(GSI2SK.to_owned(), string(position));
+            }
+        }
+        None => {
+            wanted.remove(GSI2PK);
+            wanted.remove(GSI2SK);
         }
     }
     for (name, at) in [
@@ -169,11 +177,17 @@ mod tests {
                 ("SK", "#ORDER#2UJT4m2UkBAWG7DHDLfkXxbMN04"),
                 ("Status", "Returned"),
                 ("CreatedAt", "2023-08-21T22:21:34"),
+                // Left from when it had a status of the state machine.
+                ("GSI2PK", "STATUS#PLACED#1"),
+                (
+                    "GSI2SK",
+                    "2023-08-21T22:21:34.000000Z#2UJT4m2UkBAWG7DHDLfkXxbMN04",
+                ),
             ],
             &[("Amount", "5"), ("NumberItems", "1")],
         );
         let wanted = order_shape(&original, &order_from_item(&original).unwrap());
-        assert!(!wanted.contains_key(GSI2PK));
+        assert!(!wanted.contains_key(GSI2PK) && !wanted.contains_key(GSI2SK));
         assert_eq!(text(&wanted, STATUS), Some("Returned"));
     }
 

@@ -127,6 +127,32 @@ async fn migrate_brings_the_original_shapes_into_todays_once(kind: EngineKind) {
         "still reported, still kept"
     );
 
+    // The original system, still serving, registers Maria again: another
+    // customer under the name that moved. Reported, nothing merged.
+    let s = |value: &str| serde_json::json!({ "S": value });
+    let again_id = "2UJT4m2UkBAWG7DHDLfkXxbMN0D";
+    app.store
+        .put_raw_items(&[
+            serde_json::json!({"PK": s("CUSTOMER#Maria"), "SK": s("CUSTOMER#Maria"),
+                "Username": s("Maria"), "Name": s("maria two"), "Email": s("maria.two@example.com")}),
+            serde_json::json!({"PK": s("CUSTOMER#Maria"), "SK": s(&format!("#ORDER#{again_id}")),
+                "OrderId": s(again_id), "Status": s("PLACED"), "Amount": {"N": "1"},
+                "NumberItems": {"N": "1"}, "CreatedAt": s("2023-09-01T00:00:00")}),
+        ])
+        .await
+        .unwrap();
+    let registered_again = migrate(&app.store, false, false).await;
+    assert_eq!(
+        counted(
+            &registered_again,
+            &[Kind::CaseCollisions, Kind::OrdersMoved, Kind::UsersMoved]
+        ),
+        [2, 0, 0],
+        "{registered_again:?}"
+    );
+    let (_, orders) = listing(&app, "maria").await;
+    assert_eq!(orders.len(), MARIA_ORDERS, "not merged");
+
     let cleaned = migrate(&app.store, false, true).await;
     assert_eq!(
         counted(
