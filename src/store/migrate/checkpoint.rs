@@ -16,6 +16,7 @@ const AFTER_PK: &str = "AfterPK";
 const AFTER_SK: &str = "AfterSK";
 const FINISHED: &str = "Finished";
 const COUNTS: &str = "Counts";
+const DELETE_ORPHANS: &str = "DeleteOrphans";
 
 /// The two passes: today's shapes first, then (once every profile has
 /// claimed its reservation) the reservations nobody claimed.
@@ -29,6 +30,9 @@ pub enum Pass {
 pub(super) struct Checkpoint {
     pub pass: Pass,
     pub segments: u32,
+    /// The run's `--delete-orphans`: a run resumed without it (or with it
+    /// where it had none) would act on part of the table only.
+    pub delete_orphans: bool,
     pub after: Option<Key>,
     /// The segment finished this pass.
     pub finished: bool,
@@ -36,10 +40,11 @@ pub(super) struct Checkpoint {
 }
 
 impl Checkpoint {
-    pub(super) fn start(segments: u32) -> Self {
+    pub(super) fn start(segments: u32, delete_orphans: bool) -> Self {
         Self {
             pass: Pass::Shapes,
             segments,
+            delete_orphans,
             after: None,
             finished: false,
             counts: Counts::default(),
@@ -53,6 +58,10 @@ impl Checkpoint {
             (SK.to_owned(), Value::S(key.sk)),
             (PASS.to_owned(), Value::N((self.pass as u8).to_string())),
             (SEGMENTS.to_owned(), Value::N(self.segments.to_string())),
+            (
+                DELETE_ORPHANS.to_owned(),
+                Value::N(u8::from(self.delete_orphans).to_string()),
+            ),
             (
                 FINISHED.to_owned(),
                 Value::N(u8::from(self.finished).to_string()),
@@ -85,6 +94,7 @@ impl Checkpoint {
         Some(Self {
             pass,
             segments: number(item, SEGMENTS)?.parse().ok()?,
+            delete_orphans: number(item, DELETE_ORPHANS)? == "1",
             after,
             finished: number(item, FINISHED)? == "1",
             counts: serde_json::from_str(text(item, COUNTS)?).ok()?,
@@ -100,6 +110,11 @@ pub enum CheckpointError {
     OtherSegments(u32),
     #[error("the migration checkpoint of segment {0} cannot be read")]
     Unreadable(u32),
+    #[error(
+        "an interrupted migration ran {}: resume it the same way",
+        if *.0 { "with --delete-orphans" } else { "without --delete-orphans" }
+    )]
+    OtherOptions(bool),
 }
 
 impl Store {
@@ -109,6 +124,7 @@ impl Store {
     pub(super) async fn load_checkpoints(
         &self,
         segments: u32,
+        delete_orphans: bool,
     ) -> Result<Vec<Option<Checkpoint>>, MigrateError> {
         let mut found = Vec::with_capacity(segments as usize);
         for segment in 0..segments {
@@ -125,6 +141,9 @@ impl Store {
             };
             if checkpoint.segments != segments {
                 return Err(CheckpointError::OtherSegments(checkpoint.segments).into());
+            }
+            if checkpoint.delete_orphans != delete_orphans {
+                return Err(CheckpointError::OtherOptions(checkpoint.delete_orphans).into());
             }
             found.push(Some(checkpoint));
         }
@@ -178,6 +197,7 @@ mod tests {
         let checkpoint = Checkpoint {
             pass: Pass::Reservations,
             segments: 4,
+            delete_orphans: true,
             after: Some(Key {
                 pk: "CUSTOMER#ann".into(),
                 sk: "#ORDER#2UJT4m2UkBAWG7DHDLfkXxbMN04".into(),

@@ -124,13 +124,19 @@ impl Store {
         let (checkpoints, resumed) = if options.dry_run {
             (vec![None; segments as usize], false)
         } else {
-            let found = self.load_checkpoints(segments).await?;
+            let found = self
+                .load_checkpoints(segments, options.delete_orphans)
+                .await?;
             let resumed = found.iter().any(Option::is_some);
             (found, resumed)
         };
         let mut checkpoints: Vec<checkpoint::Checkpoint> = checkpoints
             .into_iter()
-            .map(|found| found.unwrap_or_else(|| checkpoint::Checkpoint::start(segments)))
+            .map(|found| {
+                found.unwrap_or_else(|| {
+                    checkpoint::Checkpoint::start(segments, options.delete_orphans)
+                })
+            })
             .collect();
         if let Ok(estimate) = self.engine.approximate_item_count().await {
             progress.estimate.store(estimate, Ordering::Relaxed);

@@ -104,6 +104,14 @@ async fn a_killed_migration_continues_from_its_checkpoint_and_ends_complete(kind
     running.kill().unwrap();
     running.wait().unwrap();
 
+    // Resumed with other options it would act on part of the table only.
+    let other = migrate_command(&env, &["--delete-orphans"])
+        .output()
+        .unwrap();
+    assert!(!other.status.success());
+    let said = String::from_utf8_lossy(&other.stderr);
+    assert!(said.contains("without --delete-orphans"), "{said}");
+
     let resumed = summary_of(
         migrate_command(&env, &["--max-writes-per-second", "0"])
             .output()
