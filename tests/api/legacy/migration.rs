@@ -111,6 +111,14 @@ async fn migrate_brings_the_original_shapes_into_todays_once(kind: EngineKind) {
     let (_, ann) = status_and_json(app.get("/users/ann").await).await;
     assert_eq!(ann["data"]["Address"], "1 Queen St Akl NZ");
 
+    // Moves and deletion after the migration, as before it.
+    let (status, body) = move_order(&app, &maria_order_id(3), "maria", "CANCEL").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = status_and_json(app.delete("/users/ann").await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = status_and_code(app.get(&format!("/orders/{ANN_SHIPPED}")).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "deleted with its customer");
+
     let second = migrate(&app.store, false, false).await;
     assert_eq!(second.counts.get(Kind::Writes), 0, "{second:?}");
     assert_eq!(
