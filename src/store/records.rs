@@ -164,9 +164,11 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
             username: required(item, USERNAME, text, Username::parse)?,
             email: required(item, EMAIL, text, Email::parse)?,
             name: required(item, NAME, text, Name::parse)?,
-            address: match optional(item, ADDRESS, Address::parse)? {
+            // An `address` still here is the newest: this service's edits
+            // and `migrate` remove it, only the original system writes it.
+            address: match optional(item, LEGACY_ADDRESS, Address::parse)? {
                 Some(address) => Some(address),
-                None => optional(item, LEGACY_ADDRESS, Address::parse)?,
+                None => optional(item, ADDRESS, Address::parse)?,
             },
             created_at: optional(item, CREATED_AT, Timestamp::parse)?,
             account: optional(item, SUB, AccountId::parse)?,

@@ -94,7 +94,7 @@ impl Checkpoint {
         Some(Self {
             pass,
             segments: number(item, SEGMENTS)?.parse().ok()?,
-            delete_orphans: number(item, DELETE_ORPHANS)? == "1",
+            delete_orphans: number(item, DELETE_ORPHANS).is_some_and(|n| n == "1"),
             after,
             finished: number(item, FINISHED)? == "1",
             counts: serde_json::from_str(text(item, COUNTS)?).ok()?,

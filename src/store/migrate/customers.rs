@@ -6,7 +6,7 @@ use crate::domain::User;
 use crate::store::StoreError;
 use crate::store::engine::{AttributeCheck, Condition, Item, Value, WriteOp, key_of, text};
 use crate::store::keys::{self, Key};
-use crate::store::records::{self, MIGRATED_FROM, USERNAME};
+use crate::store::records::{self, ADDRESS, LEGACY_ADDRESS, MIGRATED_FROM, USERNAME};
 
 use super::counts::{Counts, Kind};
 use super::{ATTEMPTS, Run, Written, shape};
@@ -336,7 +336,7 @@ impl Run {
             let old_profile = old
                 .as_ref()
                 .is_some_and(|old| text(old, USERNAME).is_some());
-            if moved_here && old_profile {
+            if let (true, true, Some(old)) = (moved_here, old_profile, &old) {
                 // The original system registered the name again after the
                 // move: another customer, whose orders are not the moved one's.
                 counts.add(Kind::CaseCollisions, 1);
@@ -344,9 +344,19 @@ impl Run {
                     pk = old_pk,
                     "a customer registered again under a name that moved: it stays where it is, nothing merged"
                 );
+                if let Some(user) = self.readable_profile(old, &old_key, counts) {
+                    self.link_reservation(&user, &old_key, old, counts).await?;
+                }
                 return Ok(Owner::Stays);
             }
-            if moved_here {
+            if let (true, Some(current)) = (moved_here, &current) {
+                // The original system edited the address of the moved
+                // customer (under the name as typed) since: it goes over.
+                if let Some(old) = old.as_ref().filter(|old| old.contains_key(LEGACY_ADDRESS))
+                    && !self.carry_address(old, current, counts).await?
+                {
+                    continue;
+                }
                 return Ok(Owner::MovedTo(canonical));
             }
             let Some(old) = old else {
@@ -397,6 +407,40 @@ impl Run {
         }
         counts.add(Kind::ChangedMeanwhile, 1);
         Ok(Owner::Stays)
+    }
+
+    /// Moves the `address` of `partial` (an item at a moved customer's old
+    /// key, written by the original system after the move) onto the moved
+    /// profile `moved`, both as read. False if either changed meanwhile.
+    async fn carry_address(
+        &self,
+        partial: &Item,
+        moved: &Item,
+        counts: &mut Counts,
+    ) -> Result<bool, StoreError> {
+        let (Some(partial_key), Some(address)) = (key_of(partial), partial.get(LEGACY_ADDRESS))
+        else {
+            return Ok(true);
+        };
+        let mut wanted = moved.clone();
+        wanted.insert(ADDRESS.to_owned(), address.clone());
+        let ops = vec![
+            WriteOp::Put {
+                item: wanted,
+                condition: shape::unchanged(moved),
+            },
+            WriteOp::Delete {
+                key: partial_key,
+                condition: shape::unchanged(partial),
+            },
+        ];
+        match self.write(ops, counts).await? {
+            Written::Done => {
+                counts.add(Kind::UsersNormalized, 1);
+                Ok(true)
+            }
+            Written::Refused(_) => Ok(false),
+        }
     }
 
     /// Pass 2: a reservation that names nobody after pass 1 belongs to no

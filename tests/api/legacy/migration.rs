@@ -135,9 +135,29 @@ async fn migrate_brings_the_original_shapes_into_todays_once(kind: EngineKind) {
         "still reported, still kept"
     );
 
+    // The original system, still serving, edits Maria's address under the
+    // name as typed: it writes an item holding only that address at the
+    // old key. The next run carries it over.
+    let s = |value: &str| serde_json::json!({ "S": value });
+    app.store
+        .put_raw_items(&[
+            serde_json::json!({"PK": s("CUSTOMER#Maria"), "SK": s("CUSTOMER#Maria"),
+            "address": s("5 New St Akl NZ")}),
+        ])
+        .await
+        .unwrap();
+    let carried = migrate(&app.store, false, false).await;
+    assert_eq!(carried.counts.get(Kind::UsersNormalized), 1, "{carried:?}");
+    assert_eq!(
+        carried.counts.get(Kind::PartialUsers),
+        2,
+        "ghost and wisp only: {carried:?}"
+    );
+    let (_, maria) = status_and_json(app.get("/users/maria").await).await;
+    assert_eq!(maria["data"]["Address"], "5 New St Akl NZ", "{maria}");
+
     // The original system, still serving, registers Maria again: another
     // customer under the name that moved. Reported, nothing merged.
-    let s = |value: &str| serde_json::json!({ "S": value });
     let again_id = "2UJT4m2UkBAWG7DHDLfkXxbMN0D";
     app.store
         .put_raw_items(&[
