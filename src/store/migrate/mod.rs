@@ -22,6 +22,7 @@ mod checkpoint;
 mod counts;
 mod customers;
 mod limiter;
+mod moves;
 mod orders;
 mod shape;
 
