@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use crate::store::engine::{Item, Value};
+use crate::store::engine::Item;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -65,37 +65,32 @@ fn decode_record(json: Json) -> Result<StreamRecord, DecodeError> {
     Ok(StreamRecord {
         event_id: raw.event_id,
         kind: raw.event_name,
-        keys: decode_item(raw.dynamodb.keys)?,
-        new_image: raw.dynamodb.new_image.map(decode_item).transpose()?,
-        old_image: raw.dynamodb.old_image.map(decode_item).transpose()?,
+        keys: decode_item(&raw.dynamodb.keys)?,
+        new_image: raw
+            .dynamodb
+            .new_image
+            .as_ref()
+            .map(decode_item)
+            .transpose()?,
+        old_image: raw
+            .dynamodb
+            .old_image
+            .as_ref()
+            .map(decode_item)
+            .transpose()?,
         sequence_number: raw.dynamodb.sequence_number,
         created_at_epoch: raw.dynamodb.approximate_creation_date_time,
     })
 }
 
-/// The item model has strings and numbers only; attributes of other types
-/// (which this service never writes) are passed over.
-fn decode_item(attributes: serde_json::Map<String, Json>) -> Result<Item, DecodeError> {
-    let mut item = Item::new();
-    for (name, typed) in attributes {
-        let Json::Object(typed) = typed else {
-            return Err(DecodeError(format!(
-                "attribute {name} is not a typed value"
-            )));
-        };
-        let value = match (typed.get("S"), typed.get("N")) {
-            (Some(Json::String(text)), _) => Value::S(text.clone()),
-            (_, Some(Json::String(number))) => Value::N(number.clone()),
-            _ => continue,
-        };
-        item.insert(name, value);
-    }
-    Ok(item)
+fn decode_item(attributes: &serde_json::Map<String, Json>) -> Result<Item, DecodeError> {
+    crate::store::engine::item_from_json(attributes).map_err(|e| DecodeError(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::engine::Value;
 
     #[test]
     fn decodes_a_single_pipe_record() {

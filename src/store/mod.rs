@@ -88,26 +88,20 @@ impl Store {
         &self.engine
     }
 
-    /// Writes items exactly as given, in DynamoDB's JSON form
-    /// (`{"PK": {"S": "..."}, "Amount": {"N": "5"}}`), unconditionally: for
+    /// Writes items as given, in DynamoDB's JSON form (`{"PK": {"S":
+    /// "..."}, "Amount": {"N": "5"}}`; strings and numbers), unconditionally: for
     /// tests that need what another writer left in the table (the replaced
     /// system's shapes). The service never calls it.
     #[doc(hidden)]
     pub async fn put_raw_items(&self, items: &[serde_json::Value]) -> Result<(), StoreError> {
-        let invalid = |reason: &str| StoreError::Internal(anyhow::anyhow!("raw item: {reason}"));
         for chunk in items.chunks(engine::MAX_TRANSACTION_ITEMS) {
             let mut transaction = engine::Transaction::default();
             for raw in chunk {
-                let object = raw.as_object().ok_or_else(|| invalid("not an object"))?;
-                let mut item = engine::Item::new();
-                for (name, typed) in object {
-                    let value = match (typed.get("S"), typed.get("N")) {
-                        (Some(serde_json::Value::String(s)), _) => engine::Value::S(s.clone()),
-                        (_, Some(serde_json::Value::String(n))) => engine::Value::N(n.clone()),
-                        _ => return Err(invalid("a value is neither S nor N")),
-                    };
-                    item.insert(name.clone(), value);
-                }
+                let object = raw.as_object().ok_or_else(|| {
+                    StoreError::Internal(anyhow::anyhow!("a raw item is not an object"))
+                })?;
+                let item = engine::item_from_json(object)
+                    .map_err(|untyped| StoreError::Internal(untyped.into()))?;
                 transaction.add(engine::WriteOp::Put {
                     item,
                     condition: engine::Condition::Always,

@@ -129,8 +129,8 @@ impl DynamoDbEngine {
             .collect()
     }
 
-    /// One page of the whole table in key order, and where the next starts.
-    /// A page of one segment of a parallel scan ("Parallel scan" in the
+    /// A page of one segment of a parallel scan, and where the next starts
+    /// ("Parallel scan" in the
     /// DynamoDB Developer Guide: each segment is scanned on its own, and
     /// its `LastEvaluatedKey` continues that segment only).
     pub async fn scan(
