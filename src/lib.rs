@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: `http` parses requests into `domain` values and calls
 //! the `store`, which writes the single-table model through an engine.
+//! `migrate`, a one-off tool, sits beside `http` above the store.
 
 // What the binary and the tests use is public; the rest is the crate's own,
 // so the compiler reports what nothing uses.
@@ -12,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod healthcheck;
 pub mod http;
+pub mod migrate;
 pub mod notify;
 pub mod startup;
 pub mod store;

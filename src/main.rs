@@ -1,5 +1,3 @@
-mod progress;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -51,7 +49,7 @@ fn settings(cli: Cli) -> Result<Settings, ExitCode> {
 
 /// `migrate`: logs and progress on stderr, the summary (JSON) on stdout.
 fn migrate(cli: Cli, args: MigrateArgs) -> ExitCode {
-    use ecommerce_service::store::migrate::{MigrateOptions, MigrationProgress};
+    use ecommerce_service::migrate::{self, MigrateOptions, MigrationProgress, progress};
     let settings = match settings(cli) {
         Ok(settings) => settings,
         Err(code) => return code,
@@ -73,7 +71,7 @@ fn migrate(cli: Cli, args: MigrateArgs) -> ExitCode {
             let _ = done.await;
         });
         let run = async {
-            let summary = store.migrate(options, Arc::clone(&progress)).await;
+            let summary = migrate::run(&store, options, Arc::clone(&progress)).await;
             let _ = finished.send(());
             summary
         };

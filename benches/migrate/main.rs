@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use ecommerce_service::config::{
     AuthSettings, DynamoDbTimeouts, LogFormat, NotificationSettings, Settings, StoreSettings,
 };
+use ecommerce_service::migrate::{Kind, MigrateOptions, MigrationProgress};
 use ecommerce_service::startup::Application;
-use ecommerce_service::store::migrate::{Kind, MigrateOptions, MigrationProgress};
 use serde_json::{Value, json};
 
 #[global_allocator]
@@ -78,9 +78,9 @@ async fn run(engine: &str, orders: usize) -> Result<(), Box<dyn std::error::Erro
     };
     let before = requests.as_ref().map(|r| r.load(Ordering::SeqCst));
     let started = Instant::now();
-    let summary = store
-        .migrate(options, Arc::new(MigrationProgress::default()))
-        .await?;
+    let summary =
+        ecommerce_service::migrate::run(&store, options, Arc::new(MigrationProgress::default()))
+            .await?;
     let seconds = started.elapsed().as_secs_f64();
     let sent = requests
         .as_ref()

@@ -1,8 +1,9 @@
 //! The single-table model, written once over the engine interface. Each
 //! concern is a file of its own `impl Store`: `users`, `orders`,
 //! `ownership` (whose data a caller may touch), `queue` (orders by status),
-//! `idempotency` and the stream reader's `checkpoints`; `migrate` turns the
-//! replaced system's items into today's shapes.
+//! `idempotency` and the stream reader's `checkpoints`. Only what serves
+//! requests lives here: `crate::migrate`, the one-off cut-over tool, uses
+//! the engine interface from above.
 
 mod checkpoints;
 pub(crate) mod dynamodb;
@@ -11,7 +12,6 @@ pub(crate) mod engine;
 mod error;
 mod idempotency;
 pub(crate) mod keys;
-pub mod migrate;
 mod orders;
 mod ownership;
 mod queue;
@@ -29,6 +29,7 @@ pub use checkpoints::ShardPosition;
 pub use error::StoreError;
 pub use idempotency::{IDEMPOTENCY_TTL, ScopedKey};
 pub use orders::OrdersPage;
+pub(crate) use orders::belongs_to_profile;
 pub use queue::QueuePage;
 pub use users::DeletionRun;
 

@@ -412,7 +412,7 @@ pub(super) fn readable_orders(
 /// An order placed without an account belongs to the profile's owner only
 /// if it is not older than the profile: an older one was left behind by an
 /// earlier account of the same name.
-pub(super) fn belongs_to_profile(order: &Order, profile: &crate::domain::User) -> bool {
+pub(crate) fn belongs_to_profile(order: &Order, profile: &crate::domain::User) -> bool {
     // A profile the original system registered has no date: its orders
     // cannot be told apart from an earlier account's, and count as its own.
     order.account.is_some()

@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
+use ecommerce_service::migrate::{Kind, MigrateOptions, MigrationProgress, MigrationSummary};
 use ecommerce_service::store::Store;
-use ecommerce_service::store::migrate::{
-    Kind, MigrateOptions, MigrationProgress, MigrationSummary,
-};
 use reqwest::StatusCode;
 
 use super::fixture::{self, *};
@@ -26,8 +24,7 @@ pub async fn migrate(store: &Store, dry_run: bool, delete_orphans: bool) -> Migr
         segments: 2,
     };
     let progress = Arc::new(MigrationProgress::default());
-    store
-        .migrate(options, progress)
+    ecommerce_service::migrate::run(store, options, progress)
         .await
         .expect("the migration runs")
 }
@@ -219,8 +216,7 @@ async fn a_request_served_while_migrate_runs_is_not_lost(kind: EngineKind) {
             max_writes_per_second: Some(40),
             segments: 1,
         };
-        store
-            .migrate(options, Arc::new(MigrationProgress::default()))
+        ecommerce_service::migrate::run(&store, options, Arc::new(MigrationProgress::default()))
             .await
     });
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ecommerce_service::store::migrate::MigrationProgress;
+use super::MigrationProgress;
 
 const BAR_WIDTH: u64 = 30;
 const REDRAW: Duration = Duration::from_millis(200);

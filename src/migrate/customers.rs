@@ -65,12 +65,7 @@ impl Run {
         if let Some(owner) = partitions.cached(pk) {
             return Ok(owner.clone());
         }
-        let owner = match self
-            .store
-            .engine
-            .get(&keys::customer_of_partition(pk))
-            .await?
-        {
+        let owner = match self.engine.get(&keys::customer_of_partition(pk)).await? {
             Some(item) if records::is_being_deleted(&item) => Owner::Deleting,
             Some(item) if records::is_profile(&item) => match records::user_from_item(&item) {
                 Ok(user) => Owner::Profile(Box::new(user), item),
@@ -225,7 +220,7 @@ impl Run {
         let canonical = keys::email_reservation(&user.email);
         let linked = |key: &Key| shape::reservation(key, user);
         let owner_name = user.username.as_str();
-        let engine = &self.store.engine;
+        let engine = &self.engine;
         if let Some(current) = engine.get(&canonical).await? {
             return Ok(match text(&current, USERNAME) {
                 Some(owner) if owner == owner_name => ReservationPlan::default(),

@@ -61,8 +61,8 @@ impl Run {
         let target = keys::customer(&canonical);
         let old_key = keys::customer_of_partition(old_pk);
         for _ in 0..ATTEMPTS {
-            let old = self.store.engine.get(&old_key).await?;
-            let current = self.store.engine.get(&target).await?;
+            let old = self.engine.get(&old_key).await?;
+            let current = self.engine.get(&target).await?;
             let moved_here = current
                 .as_ref()
                 .is_some_and(|moved| text(moved, MIGRATED_FROM) == Some(old_pk));

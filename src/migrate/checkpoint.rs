@@ -3,9 +3,9 @@
 //! the pass, the key the segment's scan continues after, and the counts so
 //! far. Written after each scan page; removed when the migration is done.
 
-use crate::store::engine::{Item, Transaction, Value, WriteOp, number, text};
+use crate::store::StoreError;
+use crate::store::engine::{Engine, Item, Transaction, Value, WriteOp, number, text};
 use crate::store::keys::{self, Key, PK, SK};
-use crate::store::{Store, StoreError};
 
 use super::MigrateError;
 use super::counts::Counts;
@@ -117,78 +117,70 @@ pub enum CheckpointError {
     OtherOptions(bool),
 }
 
-impl Store {
-    /// The checkpoint of each of `segments` segments (`None` where a segment
-    /// has none: it starts from the beginning), or an error if an
-    /// interrupted migration ran with another number of segments.
-    pub(super) async fn load_checkpoints(
-        &self,
-        segments: u32,
-        delete_orphans: bool,
-    ) -> Result<Vec<Option<Checkpoint>>, MigrateError> {
-        let mut found = Vec::with_capacity(segments as usize);
-        for segment in 0..segments {
-            let item = self
-                .engine
-                .get(&keys::migration_checkpoint(segment))
-                .await?;
-            let Some(item) = item else {
-                found.push(None);
-                continue;
-            };
-            let Some(checkpoint) = Checkpoint::from_item(&item) else {
-                return Err(CheckpointError::Unreadable(segment).into());
-            };
-            if checkpoint.segments != segments {
-                return Err(CheckpointError::OtherSegments(checkpoint.segments).into());
-            }
-            if checkpoint.delete_orphans != delete_orphans {
-                return Err(CheckpointError::OtherOptions(checkpoint.delete_orphans).into());
-            }
-            found.push(Some(checkpoint));
-        }
-        // A run with more segments leaves one where this run has none.
-        if let Some(item) = self
-            .engine
-            .get(&keys::migration_checkpoint(segments))
-            .await?
-            && let Some(checkpoint) = Checkpoint::from_item(&item)
-        {
+/// The checkpoint of each of `segments` segments (`None` where a segment
+/// has none: it starts from the beginning), or an error if an
+/// interrupted migration ran with another number of segments.
+pub(super) async fn load(
+    engine: &Engine,
+    segments: u32,
+    delete_orphans: bool,
+) -> Result<Vec<Option<Checkpoint>>, MigrateError> {
+    let mut found = Vec::with_capacity(segments as usize);
+    for segment in 0..segments {
+        let item = engine.get(&keys::migration_checkpoint(segment)).await?;
+        let Some(item) = item else {
+            found.push(None);
+            continue;
+        };
+        let Some(checkpoint) = Checkpoint::from_item(&item) else {
+            return Err(CheckpointError::Unreadable(segment).into());
+        };
+        if checkpoint.segments != segments {
             return Err(CheckpointError::OtherSegments(checkpoint.segments).into());
         }
-        Ok(found)
+        if checkpoint.delete_orphans != delete_orphans {
+            return Err(CheckpointError::OtherOptions(checkpoint.delete_orphans).into());
+        }
+        found.push(Some(checkpoint));
     }
+    // A run with more segments leaves one where this run has none.
+    if let Some(item) = engine.get(&keys::migration_checkpoint(segments)).await?
+        && let Some(checkpoint) = Checkpoint::from_item(&item)
+    {
+        return Err(CheckpointError::OtherSegments(checkpoint.segments).into());
+    }
+    Ok(found)
+}
 
-    pub(super) async fn save_checkpoint(
-        &self,
-        segment: u32,
-        checkpoint: &Checkpoint,
-    ) -> Result<(), StoreError> {
+pub(super) async fn save(
+    engine: &Engine,
+    segment: u32,
+    checkpoint: &Checkpoint,
+) -> Result<(), StoreError> {
+    let mut transaction = Transaction::default();
+    transaction.add(WriteOp::Put {
+        item: checkpoint.item(segment),
+        condition: crate::store::engine::Condition::Always,
+    });
+    Ok(engine.write(transaction).await?)
+}
+
+pub(super) async fn clear(engine: &Engine, segments: u32) -> Result<(), StoreError> {
+    for segment in 0..segments {
         let mut transaction = Transaction::default();
-        transaction.add(WriteOp::Put {
-            item: checkpoint.item(segment),
+        transaction.add(WriteOp::Delete {
+            key: keys::migration_checkpoint(segment),
             condition: crate::store::engine::Condition::Always,
         });
-        Ok(self.engine.write(transaction).await?)
+        engine.write(transaction).await?;
     }
-
-    pub(super) async fn clear_checkpoints(&self, segments: u32) -> Result<(), StoreError> {
-        for segment in 0..segments {
-            let mut transaction = Transaction::default();
-            transaction.add(WriteOp::Delete {
-                key: keys::migration_checkpoint(segment),
-                condition: crate::store::engine::Condition::Always,
-            });
-            self.engine.write(transaction).await?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::migrate::counts::Kind;
+    use crate::migrate::counts::Kind;
 
     #[test]
     fn round_trips_through_its_item() {

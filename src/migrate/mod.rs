@@ -24,6 +24,7 @@ mod customers;
 mod limiter;
 mod moves;
 mod orders;
+pub mod progress;
 mod shape;
 
 use std::sync::Arc;
@@ -32,9 +33,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_util::future::try_join_all;
 use serde::Serialize;
 
-use super::engine::{EngineError, Item, Segment, Transaction, WriteOp, key_of};
-use super::keys::{self, Key};
-use super::{Store, StoreError};
+use crate::store::engine::{Engine, EngineError, Item, Segment, Transaction, WriteOp, key_of};
+use crate::store::keys::{self, Key};
+use crate::store::{Store, StoreError};
 
 pub use checkpoint::{CheckpointError, Pass};
 pub use counts::{Counts, Kind};
@@ -95,7 +96,7 @@ impl From<EngineError> for MigrateError {
 
 /// One run, shared by its segments.
 struct Run {
-    store: Store,
+    engine: Engine,
     options: MigrateOptions,
     limiter: limiter::Limiter,
     progress: Arc<MigrationProgress>,
@@ -112,86 +113,83 @@ struct Run {
 enum Written {
     Done,
     /// A condition did not hold: someone changed the items meanwhile.
-    Refused(super::engine::ConditionFailed),
+    Refused(crate::store::engine::ConditionFailed),
 }
 
-impl Store {
-    pub async fn migrate(
-        &self,
-        options: MigrateOptions,
-        progress: Arc<MigrationProgress>,
-    ) -> Result<MigrationSummary, MigrateError> {
-        let segments = options.segments.clamp(1, self.engine.max_segments());
-        let (checkpoints, resumed) = if options.dry_run {
-            (vec![None; segments as usize], false)
-        } else {
-            let found = self
-                .load_checkpoints(segments, options.delete_orphans)
-                .await?;
-            let resumed = found.iter().any(Option::is_some);
-            (found, resumed)
-        };
-        let mut checkpoints: Vec<checkpoint::Checkpoint> = checkpoints
-            .into_iter()
-            .map(|found| {
-                found.unwrap_or_else(|| {
-                    checkpoint::Checkpoint::start(segments, options.delete_orphans)
-                })
-            })
-            .collect();
-        if let Ok(estimate) = self.engine.approximate_item_count().await {
-            progress.estimate.store(estimate, Ordering::Relaxed);
-        }
-        let run = Arc::new(Run {
-            store: self.clone(),
-            limiter: limiter::Limiter::new(options.max_writes_per_second),
-            options,
-            progress,
-            claimed: Default::default(),
-            pass_one_clean: std::sync::atomic::AtomicBool::new(true),
-        });
-        for pass in [Pass::Shapes, Pass::Reservations] {
-            run.progress.pass.store(pass as u64, Ordering::Relaxed);
-            run.progress.scanned.store(0, Ordering::Relaxed);
-            let segment_runs = checkpoints.drain(..).enumerate().map(|(index, at)| {
-                let run = Arc::clone(&run);
-                let segment = Segment {
-                    index: index as u32,
-                    total: segments,
-                };
-                async move { run.pass(pass, segment, at).await }
-            });
-            checkpoints = try_join_all(segment_runs).await?;
-            if pass == Pass::Shapes {
-                let mut so_far = Counts::default();
-                for checkpoint in &checkpoints {
-                    so_far.merge(&checkpoint.counts);
-                }
-                let clean =
-                    so_far.get(Kind::Unreadable) == 0 && so_far.get(Kind::ChangedMeanwhile) == 0;
-                if !clean && run.options.delete_orphans {
-                    tracing::warn!(
-                        "pass 1 left profiles it could not read or link: \
-                         no reservation is deleted as an orphan this run"
-                    );
-                }
-                run.pass_one_clean.store(clean, Ordering::Relaxed);
-            }
-        }
-        let mut counts = Counts::default();
-        for checkpoint in &checkpoints {
-            counts.merge(&checkpoint.counts);
-        }
-        if !run.options.dry_run {
-            self.clear_checkpoints(segments).await?;
-        }
-        Ok(MigrationSummary {
-            dry_run: run.options.dry_run,
-            resumed,
-            segments,
-            counts,
+/// Migrates the table `store` serves, through its engine as any caller
+/// of the engine interface would.
+pub async fn run(
+    store: &Store,
+    options: MigrateOptions,
+    progress: Arc<MigrationProgress>,
+) -> Result<MigrationSummary, MigrateError> {
+    let engine = store.engine().clone();
+    let segments = options.segments.clamp(1, engine.max_segments());
+    let (checkpoints, resumed) = if options.dry_run {
+        (vec![None; segments as usize], false)
+    } else {
+        let found = checkpoint::load(&engine, segments, options.delete_orphans).await?;
+        let resumed = found.iter().any(Option::is_some);
+        (found, resumed)
+    };
+    let mut checkpoints: Vec<checkpoint::Checkpoint> = checkpoints
+        .into_iter()
+        .map(|found| {
+            found.unwrap_or_else(|| checkpoint::Checkpoint::start(segments, options.delete_orphans))
         })
+        .collect();
+    if let Ok(estimate) = engine.approximate_item_count().await {
+        progress.estimate.store(estimate, Ordering::Relaxed);
     }
+    let run = Arc::new(Run {
+        engine: engine.clone(),
+        limiter: limiter::Limiter::new(options.max_writes_per_second),
+        options,
+        progress,
+        claimed: Default::default(),
+        pass_one_clean: std::sync::atomic::AtomicBool::new(true),
+    });
+    for pass in [Pass::Shapes, Pass::Reservations] {
+        run.progress.pass.store(pass as u64, Ordering::Relaxed);
+        run.progress.scanned.store(0, Ordering::Relaxed);
+        let segment_runs = checkpoints.drain(..).enumerate().map(|(index, at)| {
+            let run = Arc::clone(&run);
+            let segment = Segment {
+                index: index as u32,
+                total: segments,
+            };
+            async move { run.pass(pass, segment, at).await }
+        });
+        checkpoints = try_join_all(segment_runs).await?;
+        if pass == Pass::Shapes {
+            let mut so_far = Counts::default();
+            for checkpoint in &checkpoints {
+                so_far.merge(&checkpoint.counts);
+            }
+            let clean =
+                so_far.get(Kind::Unreadable) == 0 && so_far.get(Kind::ChangedMeanwhile) == 0;
+            if !clean && run.options.delete_orphans {
+                tracing::warn!(
+                    "pass 1 left profiles it could not read or link: \
+                         no reservation is deleted as an orphan this run"
+                );
+            }
+            run.pass_one_clean.store(clean, Ordering::Relaxed);
+        }
+    }
+    let mut counts = Counts::default();
+    for checkpoint in &checkpoints {
+        counts.merge(&checkpoint.counts);
+    }
+    if !run.options.dry_run {
+        checkpoint::clear(&engine, segments).await?;
+    }
+    Ok(MigrationSummary {
+        dry_run: run.options.dry_run,
+        resumed,
+        segments,
+        counts,
+    })
 }
 
 impl Run {
@@ -215,7 +213,6 @@ impl Run {
         let mut saved_at = std::time::Instant::now();
         loop {
             let (items, next) = self
-                .store
                 .engine
                 .scan(segment, at.after.clone(), SCAN_PAGE)
                 .await?;
@@ -238,14 +235,14 @@ impl Run {
                 let wrote = at.counts.get(Kind::Writes) > writes_before;
                 if wrote && !self.options.dry_run && saved_at.elapsed() >= CHECKPOINT_EVERY {
                     at.after = key;
-                    self.store.save_checkpoint(segment.index, &at).await?;
+                    checkpoint::save(&self.engine, segment.index, &at).await?;
                     saved_at = std::time::Instant::now();
                 }
             }
             at.finished = next.is_none();
             at.after = next;
             if !self.options.dry_run {
-                self.store.save_checkpoint(segment.index, &at).await?;
+                checkpoint::save(&self.engine, segment.index, &at).await?;
                 saved_at = std::time::Instant::now();
             }
             if at.finished {
@@ -304,7 +301,7 @@ impl Run {
             self.limiter.acquire(writes).await;
             let mut transaction = Transaction::default();
             transaction.extend(ops);
-            match self.store.engine.write(transaction).await {
+            match self.engine.write(transaction).await {
                 Ok(()) => {}
                 Err(EngineError::ConditionFailed(failed)) => return Ok(Written::Refused(failed)),
                 Err(error) => return Err(error.into()),
@@ -351,6 +348,6 @@ impl Run {
 
     /// Reads `key` again, after a write on it was refused.
     async fn reread(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        Ok(self.store.engine.get(key).await?)
+        Ok(self.engine.get(key).await?)
     }
 }

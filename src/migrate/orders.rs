@@ -2,11 +2,11 @@
 //! customer, and orders that belong to no profile.
 
 use crate::store::StoreError;
+use crate::store::belongs_to_profile;
 use crate::store::engine::{
     AttributeCheck, Condition, Item, Value, WriteOp, key_of, text as engine_text,
 };
 use crate::store::keys;
-use crate::store::orders::belongs_to_profile;
 use crate::store::records::{self, CREATED_AT, DELETING, MIGRATED_FROM, USERNAME};
 
 use super::counts::{Counts, Kind};
