@@ -36,6 +36,46 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Migrate(args) => migrate(cli, args),
+        Command::Preflight => preflight(cli),
+    }
+}
+
+/// `preflight`: each thing the table lacks, with its fix, on stdout; exit
+/// 1 if anything is missing, 2 if the table cannot be read at all.
+fn preflight(cli: Cli) -> ExitCode {
+    let settings = match settings(cli) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let logs = telemetry::subscriber(settings.log_format, std::io::stderr, None);
+    let _ = tracing::subscriber::set_global_default(logs);
+    let checked = actix_web::rt::System::new().block_on(async {
+        let store = ecommerce_service::startup::open_store(&settings.store).await?;
+        anyhow::Ok(store.check_table().await?)
+    });
+    match checked {
+        Ok(findings) if findings.is_empty() => {
+            println!("preflight: the table has everything the service needs");
+            ExitCode::SUCCESS
+        }
+        Ok(findings) => {
+            for finding in &findings {
+                println!(
+                    "missing: {}
+    fix: {}",
+                    finding.problem, finding.fix
+                );
+            }
+            println!("preflight: {} thing(s) missing", findings.len());
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!(
+                "preflight: cannot check the table: {}",
+                ecommerce_service::error_chain(&*error)
+            );
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -127,9 +127,11 @@ async fn open_engine(settings: &StoreSettings, feed: ChangeFeed) -> anyhow::Resu
             table_name,
             create_table,
             timeouts,
+            table_key_arn,
             ..
         } => Ok(Engine::DynamoDb(
-            DynamoDbEngine::connect(table_name, *create_table, *timeouts).await?,
+            DynamoDbEngine::connect(table_name, *create_table, *timeouts, table_key_arn.clone())
+                .await?,
         )),
     }
 }

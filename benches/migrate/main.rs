@@ -49,6 +49,7 @@ async fn run(engine: &str, orders: usize) -> Result<(), Box<dyn std::error::Erro
                 call: Duration::from_secs(60),
             },
             queue_settle: Duration::ZERO,
+            table_key_arn: None,
         },
         other => return Err(format!("unknown engine {other}").into()),
     };

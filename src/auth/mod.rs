@@ -26,7 +26,8 @@ pub struct Principal {
     pub account: AccountId,
     pub groups: Groups,
     /// The address the issuer verified (`email` with `email_verified` true;
-    /// Cognito puts them in ID tokens only), lower-cased.
+    /// Cognito puts them in ID tokens only), lower-cased. It lets the
+    /// account register that address, and claim a profile that holds it.
     pub verified_email: Option<String>,
 }
 
@@ -60,7 +61,10 @@ impl Caller {
     fn own(&self) -> Access {
         match self {
             Caller::Unauthenticated => Access::Any,
-            Caller::Authenticated(p) => Access::Account(p.account.clone()),
+            Caller::Authenticated(p) => Access::Account {
+                account: p.account.clone(),
+                verified_email: p.verified_email.clone(),
+            },
         }
     }
 
@@ -83,6 +87,11 @@ impl Caller {
         } else {
             (groups.admin || groups.fulfilment).then_some(Access::Any)
         }
+    }
+
+    /// Binding an account to a profile that belongs to none: admins only.
+    pub fn may_bind_accounts(&self) -> bool {
+        self.groups().admin
     }
 
     /// Reading a status queue (orders of every customer): fulfilment and

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::jwks::{KeySet, Lookup};
 use super::{AuthError, Groups, Principal};
 use crate::config::AuthSettings;
-use crate::domain::{AccountId, Email, Username};
+use crate::domain::{AccountId, Username};
 
 /// Clock skew tolerated between the issuer and this service.
 const LEEWAY_SECONDS: u64 = 30;
@@ -140,11 +140,12 @@ impl Verifier {
         // Only an ID token vouches for an email: an access token's claims
         // describe what it may do, not who the account is.
         let id_token = claims.token_use.as_deref() == Some("id");
+        // Lower-cased as `Email::canonical` and `StoredEmail::canonical` are,
+        // and not held to today's rules: it is compared, never stored.
         let verified_email = claims
             .email
             .filter(|_| id_token && claims.email_verified.as_ref().is_some_and(Flag::is_true))
-            .and_then(|email| Email::parse(&email).ok())
-            .map(|email| email.canonical());
+            .map(|email| email.to_lowercase());
         let username = claims
             .username
             .or(claims.cognito_username)

@@ -36,6 +36,11 @@ pub enum Command {
     /// Also puts orders from before the work queue onto it.
     #[command(alias = "backfill-queues")]
     Migrate(MigrateArgs),
+    /// Check that the DynamoDB table has what the service needs (its keys,
+    /// GSI1 and GSI2 ACTIVE, a NEW_AND_OLD_IMAGES stream, TTL on ExpiresAt,
+    /// a KMS key the deployment grants); print each thing missing with the
+    /// change that fixes it, and exit 1 if anything is.
+    Preflight,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -80,6 +85,11 @@ pub struct SettingsArgs {
     /// Create the table (and the topic, bus and queue) if missing: for local emulators.
     #[arg(long, env = "CREATE_TABLE", default_value = "false", value_parser = boolean, action = clap::ArgAction::Set, global = true)]
     pub create_table: bool,
+    /// The KMS key the deployment grants its roles for the table (the
+    /// stack's TableKeyArn), when the table is encrypted with one:
+    /// `preflight` checks the table's key against it.
+    #[arg(long, env = "TABLE_KEY_ARN", global = true)]
+    pub table_key_arn: Option<String>,
     /// Milliseconds for one DynamoDB HTTP attempt; a slow attempt is retried.
     #[arg(long, env = "DYNAMODB_ATTEMPT_TIMEOUT_MS", default_value = "3000", value_parser = milliseconds, global = true)]
     pub dynamodb_attempt_timeout_ms: Duration,

@@ -107,6 +107,8 @@ pub enum StoreSettings {
         /// How long an order waits in its status before the work queue
         /// shows it (the index lags the table).
         queue_settle: Duration,
+        /// The KMS key the deployment grants for the table (`TABLE_KEY_ARN`).
+        table_key_arn: Option<String>,
     },
 }
 
@@ -271,6 +273,7 @@ pub fn validate(args: SettingsArgs) -> Result<Settings, ConfigError> {
                 call: args.dynamodb_timeout_ms,
             },
             queue_settle: args.queue_settle_ms,
+            table_key_arn: args.table_key_arn.clone().filter(|arn| !arn.is_empty()),
         },
     };
     let notifications = notifications(&args)?;

@@ -129,6 +129,7 @@ fn reads_the_dynamodb_settings() {
             create_table,
             timeouts,
             queue_settle,
+            ..
         } => {
             assert_eq!(queue_settle, Duration::from_secs(2));
             assert_eq!(table_name, "EcommerceTable");

@@ -1,4 +1,4 @@
-use super::ParseError;
+use super::{ParseError, StoredEmail};
 
 /// The identity provider's stable id of an account (a Cognito `sub`). A
 /// username can pass to a new account once the old one is deleted; this id
@@ -29,16 +29,33 @@ pub enum Access {
     /// Staff (admin, fulfilment) and `AUTH_MODE=off`: any customer's.
     Any,
     /// A customer: only data that belongs to this account. A profile that
-    /// belongs to no account yet (written before accounts were recorded) is
-    /// claimed by the first account that uses it under its username.
-    Account(AccountId),
+    /// belongs to no account yet (the replaced system's customers, or one an
+    /// admin registered) is claimed only by an account whose token proves
+    /// the profile's email.
+    Account {
+        account: AccountId,
+        /// The address the token's issuer verified, lower-cased: an ID
+        /// token's `email` with `email_verified`.
+        verified_email: Option<String>,
+    },
 }
 
 impl Access {
     pub fn account(&self) -> Option<&AccountId> {
         match self {
             Access::Any => None,
-            Access::Account(account) => Some(account),
+            Access::Account { account, .. } => Some(account),
+        }
+    }
+
+    /// Whether this caller may claim an unclaimed profile holding `email`:
+    /// its token proves that address (letter case aside).
+    pub fn proves(&self, email: &StoredEmail) -> bool {
+        match self {
+            Access::Any => false,
+            Access::Account { verified_email, .. } => {
+                verified_email.as_deref() == Some(email.canonical().as_str())
+            }
         }
     }
 }
@@ -46,6 +63,19 @@ impl Access {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_verified_email_equal_to_the_stored_one_proves_it() {
+        let customer = |verified: Option<&str>| Access::Account {
+            account: AccountId::parse("sub-1").unwrap(),
+            verified_email: verified.map(str::to_owned),
+        };
+        let stored = StoredEmail::new("Ann@Example.com");
+        assert!(customer(Some("ann@example.com")).proves(&stored));
+        assert!(!customer(Some("ann@example.org")).proves(&stored));
+        assert!(!customer(None).proves(&stored));
+        assert!(!Access::Any.proves(&stored), "staff act, never claim");
+    }
 
     #[test]
     fn accepts_cognito_subs_and_refuses_the_rest() {

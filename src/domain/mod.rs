@@ -1,7 +1,10 @@
 //! Domain types: everything here is valid by construction.
 //!
 //! Raw input is parsed into these newtypes at the HTTP edge; the store and the
-//! handlers never see an unchecked string.
+//! handlers never see an unchecked string. Input and storage have types of
+//! their own: today's rules for what a caller sends (`NewUsername`, `Email`,
+//! `Name`, `Amount`, ...), and what any writer could have stored
+//! (`Username`, and the `stored` module's types), which reads serve as is.
 
 mod account;
 mod amount;
@@ -14,6 +17,7 @@ mod order_id;
 mod page_token;
 mod queue_token;
 mod status;
+mod stored;
 mod text;
 mod timestamp;
 mod user;
@@ -29,10 +33,11 @@ pub use order_id::OrderId;
 pub use page_token::PageToken;
 pub use queue_token::{QueuePosition, QueueToken};
 pub use status::{OrderStatus, StoredStatus};
+pub use stored::{StoredEmail, StoredNumber, StoredText};
 pub use text::{Address, Name};
 pub use timestamp::Timestamp;
 pub use user::{NewUser, User};
-pub use username::Username;
+pub use username::{NewUsername, Username};
 
 /// Each type parses with `str::parse` too, so the edge names a field once
 /// and lets the type say what it accepts.
@@ -58,6 +63,7 @@ from_str_by_parse!(
     IdempotencyKey,
     ItemCount,
     Name,
+    NewUsername,
     OrderId,
     OrderStatus,
     PageToken,

@@ -1,4 +1,6 @@
-use super::{AccountId, Amount, ItemCount, OrderId, StoredStatus, Timestamp, Username};
+use super::{
+    AccountId, Amount, ItemCount, OrderId, StoredNumber, StoredStatus, Timestamp, Username,
+};
 
 /// An order request that passed validation.
 #[derive(Debug, Clone)]
@@ -8,15 +10,15 @@ pub struct NewOrder {
     pub items: ItemCount,
 }
 
-/// An order as stored. `owner` is the canonical (lower-case) username of the
+/// An order as stored, by this service or the one it replaced. `owner` is the canonical (lower-case) username of the
 /// customer whose partition holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub id: OrderId,
     pub owner: Username,
     pub status: StoredStatus,
-    pub amount: Amount,
-    pub items: ItemCount,
+    pub amount: StoredNumber,
+    pub items: StoredNumber,
     /// Absent only on an order the original system wrote without one.
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,

@@ -42,6 +42,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("An order cannot move from {from} to {to}")]
     InvalidTransition { from: StoredStatus, to: OrderStatus },
+    #[error("The profile belongs to an account already")]
+    AlreadyBound,
     #[error("Authentication required: {0}")]
     Unauthorized(AuthError),
     #[error("The token's user may not do this")]
@@ -54,6 +56,14 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("The service is temporarily unavailable; retry later")]
     Unavailable(#[source] anyhow::Error),
+    /// The table lacks an index this route reads (or it is still being
+    /// built): said plainly, never a 500; `/health/ready` names it too.
+    #[error("The table lacks what the service needs")]
+    TableNotReady(Vec<String>),
+    #[error(
+        "The table's index {0} is missing or still being built; this route is unavailable until it is ACTIVE"
+    )]
+    IndexUnavailable(&'static str),
     /// A 500 that says what it is: the data, not the service, is at fault
     /// (the item is logged with its key and counted in `UnreadableItems`).
     #[error("The stored {kind} cannot be read; it has been reported to the operators")]
@@ -102,12 +112,15 @@ impl ApiError {
             ApiError::OrderNotFound => "ORDER_NOT_FOUND",
             ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ApiError::InvalidTransition { .. } => "INVALID_STATUS_TRANSITION",
+            ApiError::AlreadyBound => "ACCOUNT_ALREADY_BOUND",
             ApiError::Unauthorized(_) => "UNAUTHORIZED",
             ApiError::Forbidden => "FORBIDDEN",
             ApiError::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             ApiError::RouteNotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::IndexUnavailable(_) => "INDEX_NOT_READY",
+            ApiError::TableNotReady(_) => "TABLE_NOT_READY",
             ApiError::UnreadableItem { .. } => "STORED_ITEM_UNREADABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
@@ -128,6 +141,7 @@ impl ApiError {
             ApiError::InvalidTransition { from, to } => {
                 Some(json!({ "from": from.as_str(), "to": to.as_str() }))
             }
+            ApiError::TableNotReady(problems) => Some(json!({ "problems": problems })),
             _ => None,
         }
     }
@@ -145,7 +159,7 @@ pub enum RouteErrors {
     /// FORBIDDEN: the token's account may not act on this data.
     #[response(status = 403)]
     Forbidden(ErrorBody),
-    /// SERVICE_UNAVAILABLE: storage throttled, unreachable or overloaded; see Retry-After.
+    /// SERVICE_UNAVAILABLE: storage throttled, unreachable or overloaded; INDEX_NOT_READY: the table lacks an index the route reads (see /health/ready); see Retry-After.
     #[response(status = 503)]
     Unavailable(ErrorBody),
 }
@@ -202,14 +216,18 @@ impl ResponseError for ApiError {
             ApiError::Validation { .. } | ApiError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Taken { .. } | ApiError::InvalidTransition { .. } => StatusCode::CONFLICT,
+            ApiError::Taken { .. }
+            | ApiError::InvalidTransition { .. }
+            | ApiError::AlreadyBound => StatusCode::CONFLICT,
             ApiError::UserNotFound | ApiError::OrderNotFound | ApiError::RouteNotFound => {
                 StatusCode::NOT_FOUND
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::EmailNotVerified => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_)
+            | ApiError::IndexUnavailable(_)
+            | ApiError::TableNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) | ApiError::UnreadableItem { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -287,8 +305,13 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidTransition { from, to } => ApiError::InvalidTransition { from, to },
             StoreError::InvalidPageToken => ApiError::InvalidPageToken,
             StoreError::Forbidden => ApiError::Forbidden,
-            error @ StoreError::Unclaimed => ApiError::Internal(error.into()),
+            StoreError::AlreadyBound => ApiError::AlreadyBound,
+            error @ (StoreError::Unclaimed | StoreError::Claimable(_)) => {
+                ApiError::Internal(error.into())
+            }
             StoreError::Unavailable(source) => ApiError::Unavailable(source),
+            StoreError::IndexUnavailable(index) => ApiError::IndexUnavailable(index),
+            StoreError::TableNotReady(problems) => ApiError::TableNotReady(problems),
             StoreError::Unreadable { kind, .. } => ApiError::UnreadableItem { kind },
             StoreError::Internal(source) => ApiError::Internal(source),
         }

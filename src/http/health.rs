@@ -45,13 +45,14 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(HealthStatus { status: "ok" })
 }
 
-/// The storage engine answers. For people and dashboards: the load
-/// balancer and ECS check `/health/live`, so a DynamoDB brownout does not make
-/// every task look dead at once.
+/// The storage engine answers, and the table has what the service needs
+/// (its indexes ACTIVE, its stream, TTL, a granted key: `preflight`). For
+/// people and dashboards: the load balancer and ECS check `/health/live`,
+/// so a DynamoDB brownout does not make every task look dead at once.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, description = "Ready", body = HealthStatus),
-        (status = 503, description = "The storage engine does not answer", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE: the storage engine does not answer; TABLE_NOT_READY: the table lacks what the service needs (details.problems)", body = ErrorBody),
     ))]
 pub async fn ready(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
     store.ready().await?;

@@ -24,6 +24,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
     ),
     paths(
         users::add_user, users::get_user, users::edit_address, users::delete_user,
+        users::bind_account,
         orders::place_order, orders::list_orders, orders::get_order, orders::update_order,
         health::root, health::live, health::ready,
     ),

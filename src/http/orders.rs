@@ -28,14 +28,18 @@ pub struct PlaceOrderRequest {
     #[serde(rename = "numItems")]
     #[schema(value_type = u32, minimum = 1, maximum = 10000)]
     num_items: Option<serde_json::Number>,
-    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._-]{2,64}$")]
+    /// A stored username: new names follow the registration rules; a name the
+    /// replaced system stored may hold any other characters.
+    #[schema(value_type = String, min_length = 1, max_length = 253)]
     username: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"username": "john", "status": "CANCEL"}))]
 pub struct UpdateOrderRequest {
-    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._-]{2,64}$")]
+    /// A stored username: new names follow the registration rules; a name the
+    /// replaced system stored may hold any other characters.
+    #[schema(value_type = String, min_length = 1, max_length = 253)]
     username: Option<String>,
     /// PLACED, PROCESSING, SHIPPED, DELIVERED or CANCEL. Allowed moves:
     /// PLACED→PROCESSING|SHIPPED|CANCEL, PROCESSING→SHIPPED|CANCEL, SHIPPED→DELIVERED.
@@ -62,7 +66,9 @@ pub struct ListOrdersQuery {
     /// A customer's orders, after their profile, e.g. `john`. Give this or
     /// `status`. (No example value, so that Swagger UI's "Try it out" sends
     /// only the status example.)
-    #[param(value_type = Option<String>, pattern = r"^[A-Za-z0-9._-]{2,64}$")]
+    /// A stored username: new names follow the registration rules; a name the
+    /// replaced system stored may hold any other characters.
+    #[param(value_type = Option<String>, min_length = 1, max_length = 253)]
     username: Option<String>,
     /// The work queue: orders in this status across all customers, oldest
     /// in the status first (`fulfilment` and `admin` only). Give this or
@@ -83,7 +89,9 @@ pub struct ListOrdersQuery {
 #[into_params(parameter_in = Query)]
 pub struct GetOrderQuery {
     /// The owner's username; without it the order is found by id alone.
-    #[param(value_type = Option<String>, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")]
+    /// A stored username: new names follow the registration rules; a name the
+    /// replaced system stored may hold any other characters.
+    #[param(value_type = Option<String>, example = "john", min_length = 1, max_length = 253)]
     customer_id: Option<String>,
 }
 
@@ -288,7 +296,7 @@ pub async fn get_order(
         Some(owner) => {
             let access = allow(caller.order_access(owner))?;
             let order = store.order(id, Some(owner)).await?;
-            store.own_order(&order, &access).await?;
+            store.check_order_access(&order, &access).await?;
             order
         }
         // Found by id alone: someone else's order is reported as not found,
@@ -300,7 +308,7 @@ pub async fn get_order(
                 .ok_or(ApiError::OrderNotFound)?;
             // Whatever the reason, an order that is not the caller's is
             // simply not there: the answer must not tell it exists.
-            match store.own_order(&order, &access).await {
+            match store.check_order_access(&order, &access).await {
                 Err(StoreError::Forbidden | StoreError::UserNotFound) => {
                     return Err(ApiError::OrderNotFound);
                 }

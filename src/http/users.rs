@@ -10,7 +10,7 @@ use super::extract::{JsonBody, created, field, idempotency_key};
 use super::resource;
 use super::views::{DeletedUser, Envelope, UserView};
 use crate::auth::Caller;
-use crate::domain::{Address, NewUser, Username};
+use crate::domain::{AccountId, Address, NewUser, NewUsername, Username};
 use crate::store::{ScopedKey, Store};
 
 #[derive(Deserialize, ToSchema)]
@@ -22,15 +22,18 @@ pub struct AddUserRequest {
     /// 1 to 100 characters, not all whitespace, no control characters; stored trimmed.
     #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     name: Option<String>,
-    /// 2 to 64 characters of `A-Z a-z 0-9 . _ -`; unique regardless of letter case.
-    #[schema(value_type = String, pattern = r"^[A-Za-z0-9._-]{2,64}$")]
+    /// 2 to 64 characters of `A-Z a-z 0-9 . _ -`, not `..` (a path's parent
+    /// segment, which no URL can name); unique regardless of letter case.
+    #[schema(value_type = String, pattern = r"^([A-Za-z0-9_-][A-Za-z0-9._-]{1,63}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\.\.[A-Za-z0-9._-]{1,62})$")]
     username: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EditAddressQuery {
-    #[param(value_type = String, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")]
+    /// A stored username: new names follow the registration rules; a name the
+    /// replaced system stored may hold any other characters.
+    #[param(value_type = String, example = "john", min_length = 1, max_length = 253)]
     username: Option<String>,
     /// 1 to 300 characters, not all whitespace, no control characters; stored trimmed.
     #[param(value_type = String, example = "124 Street Akl NZ", min_length = 1, max_length = 300, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
@@ -47,7 +50,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
             resource("/users/{username}", "GET, DELETE")
                 .route(web::get().to(get_user))
                 .route(web::delete().to(delete_user)),
-        );
+        )
+        .service(resource("/users/{username}/account", "PUT").route(web::put().to(bind_account)));
 }
 
 /// Register a user. The username and the email must both be unused.
@@ -66,6 +70,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
             )),
             ("EditAddress" = (operation_id = "edit_address", parameters(("username" = "$response.body#/data/Username")))),
             ("DeleteUser" = (operation_id = "delete_user", parameters(("username" = "$response.body#/data/Username")))),
+            ("BindAccount" = (operation_id = "bind_account",
+                parameters(("username" = "$response.body#/data/Username")),
+                request_body = json!({"sub": "c8e1b2f0-7f6a-4c1e-9a55-0d3f2b9f1a11"}),
+            )),
         )),
         (status = 403, description = "FORBIDDEN: the token's user may not act on this user's data; EMAIL_NOT_VERIFIED: a customer registers with an ID token whose verified email is the body's", body = ErrorBody),
         (status = 409, description = "USERNAME_TAKEN or EMAIL_TAKEN (details.conflicts lists both when both are taken)", body = ErrorBody),
@@ -81,9 +89,9 @@ pub async fn add_user(
     let new_user = NewUser {
         email: field("email", body.email)?,
         name: field("name", body.name)?,
-        username: field("username", body.username)?,
+        username: field::<NewUsername>("username", body.username)?,
     };
-    let access = allow(caller.profile_access(&new_user.username))?;
+    let access = allow(caller.profile_access(new_user.username.as_username()))?;
     if !caller.may_register_email(&new_user.email) {
         return Err(ApiError::EmailNotVerified);
     }
@@ -101,7 +109,7 @@ pub async fn add_user(
 /// Fetch a user's profile.
 #[utoipa::path(
     get, path = "/users/{username}", tag = "users",
-    params(("username" = String, Path, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")),
+    params(("username" = String, Path, example = "john", min_length = 1, max_length = 253, description = "A stored username. New names follow the registration rules; a name the replaced system stored may hold any other characters, percent-encoded in a path.")),
     security(("bearer" = [])),
     responses(
         RouteErrors,
@@ -156,7 +164,7 @@ pub async fn edit_address(
 /// username and email can then be registered again, with no orders.
 #[utoipa::path(
     delete, path = "/users/{username}", tag = "users",
-    params(("username" = String, Path, example = "john", pattern = r"^[A-Za-z0-9._-]{2,64}$")),
+    params(("username" = String, Path, example = "john", min_length = 1, max_length = 253, description = "A stored username. New names follow the registration rules; a name the replaced system stored may hold any other characters, percent-encoded in a path.")),
     security(("bearer" = [])),
     responses(
         RouteErrors,
@@ -178,4 +186,49 @@ pub async fn delete_user(
         username: username.to_string(),
     };
     Ok(HttpResponse::Ok().json(Envelope::new(message, deleted)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"sub": "c8e1b2f0-7f6a-4c1e-9a55-0d3f2b9f1a11"}))]
+pub struct BindAccountRequest {
+    /// The account's `sub` (Cognito: `aws cognito-idp admin-get-user`).
+    #[schema(value_type = String, pattern = r"^[!-~]{1,128}$")]
+    sub: Option<String>,
+}
+
+/// Bind an account to a profile that belongs to none (admins only). A
+/// customer of the replaced system claims their profile themselves with an
+/// ID token whose verified email is the profile's; this is the way for one
+/// whose stored email no token can prove (mistyped, or not an address).
+#[utoipa::path(
+    put, path = "/users/{username}/account", tag = "users",
+    params(("username" = String, Path, example = "john", min_length = 1, max_length = 253, description = "A stored username. New names follow the registration rules; a name the replaced system stored may hold any other characters, percent-encoded in a path.")),
+    request_body = BindAccountRequest,
+    security(("bearer" = [])),
+    responses(
+        RouteErrors, BodyErrors,
+        (status = 200, description = "Bound (or bound to this account already)", body = Envelope<UserView>),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "ACCOUNT_ALREADY_BOUND: the profile belongs to another account", body = ErrorBody),
+        (status = 422, description = "Invalid username or sub", body = ErrorBody),
+    )
+)]
+pub async fn bind_account(
+    store: web::Data<Store>,
+    caller: Caller,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<BindAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let username: Username = field("username", Some(path.as_str()))?;
+    if !caller.may_bind_accounts() {
+        return Err(ApiError::Forbidden);
+    }
+    let account: AccountId = field("sub", body.sub)?;
+    let user = store.bind_account(&username, &account).await?;
+    let message = format!(
+        "User {} belongs to account {}",
+        user.username,
+        account.as_str()
+    );
+    Ok(HttpResponse::Ok().json(Envelope::new(message, UserView::from(user))))
 }

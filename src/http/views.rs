@@ -1,10 +1,10 @@
 //! Response bodies: the original service's envelopes and PascalCase items.
 //! Index keys and internal markers never appear here.
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{Amount, Order, User};
+use crate::domain::{Order, StoredNumber, User};
 use crate::store::keys;
 
 /// `{"message","success":true,"data"}`.
@@ -151,10 +151,14 @@ pub struct OrderView {
     /// may hold any other string, shown as stored.
     #[schema(example = "PLACED")]
     pub status: String,
-    /// An exact decimal number.
+    /// An exact decimal number, digit for digit as stored (the replaced
+    /// system's orders may hold any amount above 0).
     #[schema(value_type = f64, example = 5.5)]
-    pub amount: JsonAmount,
-    pub number_items: u32,
+    pub amount: StoredNumber,
+    /// A whole number, as stored (the replaced system's orders may hold
+    /// more than today's 10,000).
+    #[schema(value_type = u64, example = 2)]
+    pub number_items: StoredNumber,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
     /// The customer's username (lower case): on the work queue's entries
@@ -184,24 +188,10 @@ impl From<Order> for OrderView {
             order_id: order.id.to_string(),
             created_at: order.created_at.map(|at| at.to_string()),
             status: order.status.as_str().to_owned(),
-            amount: JsonAmount(order.amount),
-            number_items: order.items.get(),
+            amount: order.amount,
+            number_items: order.items,
             updated_at: order.updated_at.map(|at| at.to_string()),
             username: None,
         }
-    }
-}
-
-/// Writes an amount as a JSON number with its exact decimal digits.
-pub struct JsonAmount(pub Amount);
-
-impl Serialize for JsonAmount {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let number: serde_json::Number = self
-            .0
-            .to_text()
-            .parse()
-            .map_err(serde::ser::Error::custom)?;
-        number.serialize(serializer)
     }
 }

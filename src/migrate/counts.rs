@@ -42,12 +42,22 @@ pub enum Kind {
     ChangedMeanwhile,
     /// Items that cannot be read (logged with their keys): left as they are.
     Unreadable,
+    /// Profiles marked for deletion when read (a deletion running, or one
+    /// stopped that the next request finishes): not judged, so no
+    /// reservation is deleted as an orphan this run.
+    DeletionsUnderWay,
+    /// Profiles whose username today's registration rules refuse (the
+    /// replaced system took any): served, percent-encoded in a path.
+    LegacyUsernames,
+    /// Profiles whose username no URL path can carry (`.` or `..`, which
+    /// clients resolve away): logged with their keys for an operator.
+    UsernamesUnreachableByPath,
     /// Items written (puts and deletes).
     Writes,
 }
 
 impl Kind {
-    const ALL: [Kind; 19] = [
+    const ALL: [Kind; 22] = [
         Kind::ItemsScanned,
         Kind::UsersNormalized,
         Kind::UsersMoved,
@@ -66,6 +76,9 @@ impl Kind {
         Kind::OrphanOrdersDeleted,
         Kind::ChangedMeanwhile,
         Kind::Unreadable,
+        Kind::DeletionsUnderWay,
+        Kind::LegacyUsernames,
+        Kind::UsernamesUnreachableByPath,
         Kind::Writes,
     ];
 
@@ -89,6 +102,9 @@ impl Kind {
             Kind::OrphanOrdersDeleted => "orphan_orders_deleted",
             Kind::ChangedMeanwhile => "changed_meanwhile",
             Kind::Unreadable => "unreadable",
+            Kind::DeletionsUnderWay => "deletions_under_way",
+            Kind::LegacyUsernames => "legacy_usernames",
+            Kind::UsernamesUnreachableByPath => "usernames_unreachable_by_path",
             Kind::Writes => "writes",
         }
     }

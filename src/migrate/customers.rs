@@ -55,6 +55,31 @@ pub(super) struct ReservationPlan {
     pub kind: Option<Kind>,
 }
 
+/// Reports a username today's rules refuse (served as stored, but worth an
+/// operator's look), and among them one no URL path can name (`..`, see
+/// `Username::fits_a_path`). Such a customer is still reached through the
+/// routes that take the name in the query string or body (`GET
+/// /orders?username=`, `POST /edit-address`, `POST /orders`).
+fn note_username(user: &User, key: &Key, counts: &mut Counts) {
+    if user.username.is_todays() {
+        return;
+    }
+    counts.add(Kind::LegacyUsernames, 1);
+    if user.username.fits_a_path() {
+        tracing::info!(
+            pk = key.pk,
+            "a username today's registration rules refuse: served as stored"
+        );
+    } else {
+        counts.add(Kind::UsernamesUnreachableByPath, 1);
+        tracing::warn!(
+            pk = key.pk,
+            "a username no URL path can name: served by the routes that take it in the query or body; \
+             GET and DELETE /users/{{username}} cannot (README: \"Usernames no path can carry\")"
+        );
+    }
+}
+
 impl Run {
     /// The owner of a canonical partition (read once per partition).
     pub(super) async fn owner(
@@ -89,16 +114,21 @@ impl Run {
         let Some(key) = key_of(&item) else {
             return Ok(());
         };
+        let mut first_read = true;
         for _ in 0..ATTEMPTS {
             if text(&item, USERNAME).is_none() {
                 return self.partial(item, counts).await;
             }
             if records::is_being_deleted(&item) {
+                counts.add(Kind::DeletionsUnderWay, 1);
                 return Ok(());
             }
             let Some(user) = self.readable_profile(&item, &key, counts) else {
                 return Ok(());
             };
+            if std::mem::take(&mut first_read) {
+                note_username(&user, &key, counts);
+            }
             let wanted = shape::user_shape(&item, &user);
             let renamed = wanted != item;
             // The profile as read, in the same write as its reservation's

@@ -166,12 +166,20 @@ pub async fn run(
             for checkpoint in &checkpoints {
                 so_far.merge(&checkpoint.counts);
             }
-            let clean =
-                so_far.get(Kind::Unreadable) == 0 && so_far.get(Kind::ChangedMeanwhile) == 0;
+            // A reservation naming nobody is an orphan only if pass 1
+            // judged every profile: one it could not read, that kept
+            // changing, or that was being deleted may own it.
+            let clean = [
+                Kind::Unreadable,
+                Kind::ChangedMeanwhile,
+                Kind::DeletionsUnderWay,
+            ]
+            .iter()
+            .all(|&kind| so_far.get(kind) == 0);
             if !clean && run.options.delete_orphans {
                 tracing::warn!(
-                    "pass 1 left profiles it could not read or link: \
-                         no reservation is deleted as an orphan this run"
+                    "pass 1 left profiles it could not read, link or judge (being deleted): \
+                     no reservation is deleted as an orphan this run"
                 );
             }
             run.pass_one_clean.store(clean, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use opentelemetry::trace::SpanContext;
 use serde::Serialize;
 
 use super::record::{ChangeKind, StreamRecord};
-use crate::domain::{Order, StoredStatus};
+use crate::domain::{Order, StoredNumber, StoredStatus};
 use crate::store::engine::Item;
 use crate::store::{StoreError, keys, records};
 
@@ -119,8 +119,8 @@ impl OrderEvent {
             username: order.owner.as_str(),
             status: order.status.as_str(),
             previous_status: self.previous_status.as_ref().map(StoredStatus::as_str),
-            amount: order.amount.to_text().parse()?,
-            num_items: order.items.get(),
+            amount: &order.amount,
+            num_items: &order.items,
             created_at: order.created_at.map(|at| at.to_string()),
             updated_at: order.updated_at.map(|at| at.to_string()),
             version: order.version,
@@ -151,9 +151,11 @@ pub struct Payload<'a> {
     /// The status before the move (`OrderStatusChanged` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_status: Option<&'a str>,
+    /// Exactly as stored.
     #[schema(value_type = f64)]
-    amount: serde_json::Number,
-    num_items: u32,
+    amount: &'a StoredNumber,
+    #[schema(value_type = u64)]
+    num_items: &'a StoredNumber,
     #[serde(skip_serializing_if = "Option::is_none")]
     created_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -28,12 +28,27 @@ pub enum StoreError {
     /// The data belongs to another account than the caller's.
     #[error("the data belongs to another account")]
     Forbidden,
-    /// A customer's write needs their profile claimed first (the store
-    /// claims it and retries; this never leaves the store).
-    #[error("the customer's profile belongs to no account yet")]
+    /// A customer's move of an order placed without an account: the
+    /// profile is checked (or claimed) first, then the move is retried.
+    /// Never leaves the store.
+    #[error("the order belongs to no account yet")]
     Unclaimed,
+    /// A customer's placement for a profile that belongs to no account yet,
+    /// whose email their token proves: the store claims it and retries.
+    /// Never leaves the store.
+    #[error("the customer's profile belongs to no account yet")]
+    Claimable(Box<crate::domain::User>),
+    /// An admin's bind of an account to a profile that has one already.
+    #[error("the profile belongs to an account already")]
+    AlreadyBound,
     #[error("the store is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The table lacks what the service needs (see `preflight`): each problem.
+    #[error("the table is not ready: {}", .0.join("; "))]
+    TableNotReady(Vec<String>),
+    /// The table lacks an index this request reads (see `preflight`).
+    #[error("the index {0} is missing or not active yet")]
+    IndexUnavailable(&'static str),
     #[error("the store failed")]
     Internal(#[source] anyhow::Error),
 }
@@ -42,6 +57,7 @@ impl From<EngineError> for StoreError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::Unavailable(source) => StoreError::Unavailable(source),
+            EngineError::IndexUnavailable(index) => StoreError::IndexUnavailable(index),
             EngineError::Internal(source) => StoreError::Internal(source),
             EngineError::ConditionFailed(failed) => StoreError::Internal(anyhow::anyhow!(
                 "an unexpected write condition failed: {failed:?}"

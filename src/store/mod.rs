@@ -1,11 +1,14 @@
 //! The single-table model, written once over the engine interface. Each
-//! concern is a file of its own `impl Store`: `users`, `orders`,
+//! concern is a file of its own `impl Store`: `users`, `address`,
+//! `deletion`, `orders`,
 //! `ownership` (whose data a caller may touch), `queue` (orders by status),
 //! `idempotency` and the stream reader's `checkpoints`. Only what serves
 //! requests lives here: `crate::migrate`, the one-off cut-over tool, uses
 //! the engine interface from above.
 
+mod address;
 mod checkpoints;
+mod deletion;
 pub(crate) mod dynamodb;
 pub(crate) mod embedded;
 pub(crate) mod engine;
@@ -26,12 +29,13 @@ use crate::domain::{OrderId, Timestamp};
 use engine::Engine;
 
 pub use checkpoints::ShardPosition;
+pub use deletion::DeletionRun;
+pub use dynamodb::preflight::Finding as TableFinding;
 pub use error::StoreError;
 pub use idempotency::{IDEMPOTENCY_TTL, ScopedKey};
 pub use orders::OrdersPage;
-pub(crate) use orders::belongs_to_profile;
+pub(crate) use ownership::belongs_to_profile;
 pub use queue::QueuePage;
-pub use users::DeletionRun;
 
 /// What a write produced, and whether this answer replays an earlier write
 /// under the same idempotency key.
@@ -113,10 +117,29 @@ impl Store {
         Ok(())
     }
 
-    /// Proves the engine answers by reading a key that never exists.
+    /// Proves the engine answers by reading a key that never exists, and
+    /// that the table has what the service needs (as last checked).
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.engine.get(&keys::health_probe()).await?;
-        Ok(())
+        let findings = self.engine.table_findings().await;
+        if findings.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::TableNotReady(
+                findings
+                    .into_iter()
+                    .map(|finding| finding.problem)
+                    .collect(),
+            ))
+        }
+    }
+
+    /// What the table lacks, checked now: `ecommerce-service preflight`.
+    pub async fn check_table(&self) -> Result<Vec<TableFinding>, StoreError> {
+        self.engine
+            .check_table()
+            .await
+            .map_err(StoreError::Unavailable)
     }
 
     /// ULIDs from one monotonic generator: ids placed within one millisecond

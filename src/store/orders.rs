@@ -7,7 +7,9 @@ use super::engine::{
 };
 use super::idempotency::{self, ScopedKey};
 use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, IdempotentWrite};
-use super::ownership::{account_of, active_customer_of, refused};
+use super::ownership::{
+    Standing, account_of, active_customer_of, belongs_to_profile, refused, standing,
+};
 use super::records::{self, STATUS, SUB, UPDATED_AT, VERSION};
 use super::{Store, StoreError, Written};
 use crate::domain::{Access, NewOrder, Order, OrderId, OrderStatus, StoredStatus, Username};
@@ -37,16 +39,14 @@ impl Store {
         access: &Access,
         idempotency_key: Option<ScopedKey<'_>>,
     ) -> Result<Written<Order>, StoreError> {
-        // The customer's profile belongs to nobody yet: claim it, then
-        // place. It can lose its owner again meanwhile (an admin deleted and
-        // registered it anew), so a few rounds, then a retry-later answer.
+        // The customer's profile belongs to nobody yet, and the caller's
+        // token proves its email: claim it, then place. It can lose its
+        // owner again meanwhile (an admin deleted and registered it anew),
+        // so a few rounds, then a retry-later answer.
         for _ in 0..CLAIM_ROUNDS {
-            let placed = self.try_place(&new, access, idempotency_key).await;
-            match (placed, access.account()) {
-                (Err(StoreError::Unclaimed), Some(account)) => {
-                    self.claim(&new.username, account).await?;
-                }
-                (placed, _) => return placed,
+            match self.try_place(&new, access, idempotency_key).await {
+                Err(StoreError::Claimable(profile)) => self.claim(&profile, access).await?,
+                placed => return placed,
             }
         }
         Err(StoreError::Unavailable(anyhow::anyhow!(
@@ -66,8 +66,8 @@ impl Store {
             id: self.next_order_id(created_at),
             owner: new.username.canonical(),
             status: OrderStatus::Placed.into(),
-            amount: new.amount,
-            items: new.items,
+            amount: new.amount.into(),
+            items: new.items.into(),
             created_at: Some(created_at),
             updated_at: None,
             account: access.account().cloned(),
@@ -85,8 +85,8 @@ impl Store {
                 format!(
                     "{}|{}|{}",
                     order.owner,
-                    order.amount.to_text(),
-                    order.items.get()
+                    order.amount.as_str(),
+                    order.items.as_str()
                 )
             },
         );
@@ -107,7 +107,7 @@ impl Store {
                     return Ok(Written::replayed(records::order_from_item(&first)?));
                 }
                 match failed.at(customer) {
-                    Some(failure) => Err(customer_refusal(failure.current.as_ref())),
+                    Some(failure) => Err(customer_refusal(failure.current.as_ref(), access)),
                     None => Err(EngineError::ConditionFailed(failed).into()),
                 }
             }
@@ -211,7 +211,7 @@ impl Store {
     /// from the table: index reads are eventually consistent ("Read
     /// consistency for global secondary indexes"), table reads are strongly
     /// consistent, so a move or a deletion just answered is what a read sees.
-    /// Checking who may see it is the caller's ([`Store::own_order`]).
+    /// Checking who may see it is the caller's ([`Store::check_order_access`]).
     pub async fn order(&self, id: OrderId, owner: Option<&Username>) -> Result<Order, StoreError> {
         let key = match owner {
             Some(owner) => keys::order(owner, id),
@@ -262,7 +262,7 @@ impl Store {
             // profile, then move it and record the account on it.
             Err(StoreError::Unclaimed) => {
                 let order = self.order(id, Some(owner)).await?;
-                self.own_order(&order, access).await?;
+                self.check_order_access(&order, access).await?;
                 self.try_move(owner, id, to, access, Binding::UnboundOrder)
                     .await
             }
@@ -283,7 +283,7 @@ impl Store {
             // Nothing moves into `to` (PLACED) from the state machine: only
             // a repeat, or staff repairing another status, is an answer.
             let current = self.order(id, Some(owner)).await?;
-            self.own_order(&current, access).await?;
+            self.check_order_access(&current, access).await?;
             if current.status == to {
                 return Ok(current);
             }
@@ -329,7 +329,9 @@ impl Store {
         status_check: AttributeCheck,
     ) -> Result<Order, StoreError> {
         let key = keys::order(owner, id);
+        // Readable, so the answer never fails after the write.
         let mut checks = vec![status_check];
+        checks.extend(records::order_readable());
         let (now, _entering) = self.entering.stamp();
         // The order leaves its old status's queue and joins the end of the
         // new one's, in the same write: still one request per move.
@@ -409,18 +411,6 @@ pub(super) fn readable_orders(
     Ok(orders)
 }
 
-/// An order placed without an account belongs to the profile's owner only
-/// if it is not older than the profile: an older one was left behind by an
-/// earlier account of the same name.
-pub(crate) fn belongs_to_profile(order: &Order, profile: &crate::domain::User) -> bool {
-    // A profile the original system registered has no date: its orders
-    // cannot be told apart from an earlier account's, and count as its own.
-    order.account.is_some()
-        || profile
-            .created_at
-            .is_none_or(|registered| order.placed_at() >= registered)
-}
-
 /// Whether a customer's move expects the order to carry their account, or
 /// (after the profile was checked) to carry none yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,11 +419,20 @@ enum Binding {
     UnboundOrder,
 }
 
-/// Why the customer check of a placement failed.
-fn customer_refusal(current: Option<&Item>) -> StoreError {
+/// Why the customer check of a placement failed: an unclaimed profile the
+/// caller may claim (decided on the profile as it is now), or a refusal.
+fn customer_refusal(current: Option<&Item>, access: &Access) -> StoreError {
     match current {
         Some(item) if records::is_profile(item) && engine::text(item, SUB).is_none() => {
-            StoreError::Unclaimed
+            let profile = match records::user_from_item(item) {
+                Ok(profile) => profile,
+                Err(unreadable) => return unreadable,
+            };
+            match standing(&profile, access) {
+                Ok(Standing::MayClaim) => StoreError::Claimable(Box::new(profile)),
+                Ok(Standing::Owns) => refused(current),
+                Err(refusal) => refusal,
+            }
         }
         current => refused(current),
     }

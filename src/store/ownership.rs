@@ -3,96 +3,169 @@
 //! pass to a new account once the old one is deleted (Cognito, "User pool
 //! attributes": `sub` is unique and never reassigned; a username is not).
 //!
-//! A profile that carries no account yet (registered by an admin, or before
-//! accounts were recorded) is claimed by the first account that uses it
-//! under its username, atomically: after that, only that account may.
+//! A profile that carries no account yet (the replaced system's customers,
+//! or one an admin registered) is claimed only by an account whose token
+//! proves the profile's email: an ID token whose verified `email` equals
+//! the stored `Email`, letter case aside. A username proves nothing: with
+//! self sign-up, anyone can take a legacy customer's name first. The claim
+//! is decided on a read (DynamoDB compares exactly; the service compares
+//! ignoring case) and written under the condition that the profile is
+//! still unclaimed and holds the address read. Any other caller is refused
+//! as for anyone else's data. An admin binds an account to a profile whose
+//! address nobody can prove ([`Store::bind_account`]).
 
-use super::engine::{AttributeCheck, Condition, EngineError, Item, Value, set};
-use super::orders::belongs_to_profile;
-use super::records::{self, DELETING, SUB, USERNAME};
+use super::engine::{AttributeCheck, Condition, EngineError, Item, Value, set, text};
+use super::records::{self, DELETING, EMAIL, MIGRATED_FROM, SUB};
 use super::{Store, StoreError, keys};
-use crate::domain::{Access, AccountId, Order, User, Username};
+use crate::domain::{Access, AccountId, Order, StoredEmail, User, Username};
 
-/// The customer's profile exists (not only a key and an address, which the
-/// original system's `edit-address` could leave) and is not being deleted;
-/// for a customer caller, it is theirs or nobody's yet.
-pub(super) fn active_customer(access: &Access) -> Condition {
-    let mut checks = vec![
-        AttributeCheck::Present(USERNAME),
-        AttributeCheck::Absent(DELETING),
-    ];
-    if let Some(account) = access.account() {
-        checks.push(owned_by_or_unclaimed(account));
-    }
-    Condition::ExistsAnd(checks)
+/// The customer exists, is not being deleted, reads as a profile, and (for
+/// a customer caller) is theirs already.
+pub(super) fn active_customer_of(access: &Access) -> Condition {
+    Condition::ExistsAnd(active_customer_checks(access))
 }
 
-/// The customer exists, is not being deleted, and (for a customer caller)
-/// is theirs already: for writes that cannot claim (a transaction's check).
-pub(super) fn active_customer_of(access: &Access) -> Condition {
-    let mut checks = vec![
-        AttributeCheck::Present(USERNAME),
-        AttributeCheck::Absent(DELETING),
-    ];
+pub(super) fn active_customer_checks(access: &Access) -> Vec<AttributeCheck> {
+    let mut checks = vec![AttributeCheck::Absent(DELETING)];
+    checks.extend(records::profile_readable());
     if let Some(account) = access.account() {
         checks.push(AttributeCheck::equals(SUB, records::account_value(account)));
     }
+    checks
+}
+
+/// The profile is still unclaimed and holds `email` exactly: the condition
+/// of a claim decided on a read.
+pub(super) fn still_claimable(email: &StoredEmail) -> Condition {
+    let mut checks = vec![
+        AttributeCheck::Absent(DELETING),
+        AttributeCheck::Absent(SUB),
+        AttributeCheck::equals(EMAIL, Value::S(email.as_str().to_owned())),
+    ];
+    checks.extend(records::profile_readable());
     Condition::ExistsAnd(checks)
 }
 
-pub(super) fn owned_by_or_unclaimed(account: &AccountId) -> AttributeCheck {
-    AttributeCheck::EqualsOrAbsent(SUB, records::account_value(account))
+/// The profile is still as `item` was read in everything a write decided
+/// on: not being deleted, the same owner (or none), the same email (a
+/// claim's proof) and the same origin (`migrate`'s move), and readable.
+pub(super) fn profile_as_read(item: &Item) -> Condition {
+    let as_read = |name: &'static str| match item.get(name) {
+        Some(value) => AttributeCheck::equals(name, value.clone()),
+        None => AttributeCheck::Absent(name),
+    };
+    let mut checks = vec![
+        AttributeCheck::Absent(DELETING),
+        as_read(SUB),
+        as_read(EMAIL),
+        as_read(MIGRATED_FROM),
+    ];
+    checks.extend(records::profile_readable());
+    Condition::ExistsAnd(checks)
 }
 
 /// What an item's current state says about a failed customer condition:
-/// gone (or going), or someone else's.
+/// gone (or going), unreadable, or someone else's.
 pub(super) fn refused(current: Option<&Item>) -> StoreError {
     match current {
-        Some(item) if records::is_profile(item) => StoreError::Forbidden,
+        Some(item) if records::is_profile(item) => match records::user_from_item(item) {
+            Ok(_) => StoreError::Forbidden,
+            Err(unreadable) => unreadable,
+        },
         _ => StoreError::UserNotFound,
     }
 }
 
+/// What a caller may do with a profile as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Standing {
+    /// Staff, or the account the profile belongs to.
+    Owns,
+    /// An unclaimed profile whose email the caller's token proves.
+    MayClaim,
+}
+
+/// Decides, on a profile as read, what `access` may do with it; anyone
+/// else is refused as for another account's data.
+pub(super) fn standing(profile: &User, access: &Access) -> Result<Standing, StoreError> {
+    let Some(account) = access.account() else {
+        return Ok(Standing::Owns);
+    };
+    match &profile.account {
+        Some(owner) if owner == account => Ok(Standing::Owns),
+        None if access.proves(&profile.email) => Ok(Standing::MayClaim),
+        _ => Err(StoreError::Forbidden),
+    }
+}
+
+/// How an account came to own a profile, for the audit line and metric.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ClaimedBy {
+    VerifiedEmail,
+    AdminBind,
+}
+
+impl ClaimedBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            ClaimedBy::VerifiedEmail => "verified-email",
+            ClaimedBy::AdminBind => "admin-bind",
+        }
+    }
+}
+
+/// One audit line per claim, naming the profile and the account, and the
+/// `ProfileClaims` metric.
+pub(super) fn audit_claim(username: &Username, account: &AccountId, how: ClaimedBy) {
+    tracing::info!(
+        profile = %username.canonical(),
+        account = account.as_str(),
+        claimed_by = how.as_str(),
+        "an account claimed a profile"
+    );
+    crate::telemetry::metrics::profile_claim(how.as_str());
+}
+
 impl Store {
     /// Checks that `profile` belongs to `access`, claiming it if it belongs
-    /// to nobody yet.
+    /// to nobody yet and the caller's token proves its email.
     pub(super) async fn own_profile(
         &self,
         profile: &User,
         access: &Access,
     ) -> Result<(), StoreError> {
-        let Some(account) = access.account() else {
-            return Ok(());
-        };
-        match &profile.account {
-            Some(owner) if owner == account => Ok(()),
-            Some(_) => Err(StoreError::Forbidden),
-            None => self.claim(&profile.username, account).await,
+        match standing(profile, access)? {
+            Standing::Owns => Ok(()),
+            Standing::MayClaim => self.claim(profile, access).await,
         }
     }
 
-    /// Binds the unclaimed profile of `username` to `account`. Of two
-    /// accounts racing for it, one wins and the other is refused.
-    pub(super) async fn claim(
-        &self,
-        username: &Username,
-        account: &AccountId,
-    ) -> Result<(), StoreError> {
+    /// Binds the unclaimed `profile` to `access`'s account, decided on the
+    /// profile as read. Of two accounts racing for it, one wins and the
+    /// other is refused.
+    pub(super) async fn claim(&self, profile: &User, access: &Access) -> Result<(), StoreError> {
+        let Some(account) = access.account() else {
+            return Ok(());
+        };
         let claimed = self
             .engine
             .update(
-                &keys::customer(username),
+                &keys::customer(&profile.username),
                 vec![set(SUB, records::account_value(account))],
-                active_customer(&Access::Account(account.clone())),
+                still_claimable(&profile.email),
             )
             .await;
         match claimed {
             Ok(_) => {
-                tracing::info!("an unclaimed profile now belongs to the account that used it");
+                audit_claim(&profile.username, account, ClaimedBy::VerifiedEmail);
                 Ok(())
             }
             Err(EngineError::ConditionFailed(failed)) => {
-                Err(refused(failed.only().and_then(|f| f.current.as_ref())))
+                match failed.only().and_then(|f| f.current.as_ref()) {
+                    // Another request of the same account claimed it first.
+                    Some(item) if owned_by(item, account) => Ok(()),
+                    current => Err(refused(current)),
+                }
             }
             Err(error) => Err(error.into()),
         }
@@ -101,7 +174,11 @@ impl Store {
     /// Checks that `order` belongs to `access`. An order placed without an
     /// account (by an admin, or before accounts were recorded) belongs to
     /// whoever owns its customer's profile.
-    pub async fn own_order(&self, order: &Order, access: &Access) -> Result<(), StoreError> {
+    pub async fn check_order_access(
+        &self,
+        order: &Order,
+        access: &Access,
+    ) -> Result<(), StoreError> {
         let Some(account) = access.account() else {
             return Ok(());
         };
@@ -127,8 +204,9 @@ impl Store {
     ) -> Result<User, StoreError> {
         match self.engine.get(&keys::customer(username)).await? {
             Some(item) if records::is_profile(&item) => {
-                let profile = records::user_from_item(&item)?;
+                let mut profile = records::user_from_item(&item)?;
                 self.own_profile(&profile, access).await?;
+                profile.account = profile.account.or_else(|| access.account().cloned());
                 Ok(profile)
             }
             _ => Err(StoreError::UserNotFound),
@@ -136,7 +214,74 @@ impl Store {
     }
 }
 
+/// The item is a profile of `account` already.
+pub(super) fn owned_by(item: &Item, account: &AccountId) -> bool {
+    records::is_profile(item) && text(item, SUB) == Some(account.as_str())
+}
+
 /// The account, as the value a condition compares.
 pub(super) fn account_of(access: &Access) -> Option<Value> {
     access.account().map(records::account_value)
+}
+
+/// How far apart two tasks' clocks may be when an order's placing time is
+/// compared with its profile's registration: both were stamped by whichever
+/// task served the request. ECS tasks keep time from the Amazon Time Sync
+/// Service, within a millisecond; five minutes also covers a host whose
+/// synchronisation failed for a while.
+pub(crate) const CLOCK_SKEW_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// An order placed without an account belongs to the profile's owner only
+/// if it is not older than the profile (by more than the clocks of two
+/// tasks may differ): an older one was left behind by an earlier account
+/// of the same name.
+pub(crate) fn belongs_to_profile(order: &Order, profile: &crate::domain::User) -> bool {
+    // A profile the original system registered has no date: its orders
+    // cannot be told apart from an earlier account's, and count as its own.
+    order.account.is_some()
+        || profile.created_at.is_none_or(|registered| {
+            order.placed_at().as_datetime() >= registered.as_datetime() - CLOCK_SKEW_TOLERANCE
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrderId, StoredNumber, StoredText, Timestamp};
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    #[test]
+    fn an_order_stamped_by_a_task_whose_clock_is_behind_is_still_the_profiles() {
+        let profile = User {
+            username: Username::parse("ann").unwrap(),
+            email: StoredEmail::new("ann@example.com"),
+            name: StoredText::new("Ann"),
+            address: None,
+            created_at: Some(at("2026-12-01T10:00:00Z")),
+            account: None,
+        };
+        let order = |placed: &str| Order {
+            id: OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap(),
+            owner: profile.username.clone(),
+            status: crate::domain::OrderStatus::Placed.into(),
+            amount: StoredNumber::parse("5").unwrap(),
+            items: StoredNumber::parse_integer("1").unwrap(),
+            created_at: Some(at(placed)),
+            updated_at: None,
+            account: None,
+            version: 1,
+        };
+        assert!(belongs_to_profile(&order("2026-12-01T10:00:01Z"), &profile));
+        assert!(
+            belongs_to_profile(&order("2026-12-01T09:58:00Z"), &profile),
+            "skew"
+        );
+        assert!(
+            !belongs_to_profile(&order("2026-12-01T09:50:00Z"), &profile),
+            "an earlier account's"
+        );
+    }
 }

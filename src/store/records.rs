@@ -2,12 +2,12 @@
 //! are PascalCase, as in the original service.
 
 use crate::domain::{
-    AccountId, Address, Amount, Email, ItemCount, Name, Order, OrderStatus, StoredStatus,
-    Timestamp, User, Username,
+    AccountId, Order, OrderStatus, StoredEmail, StoredNumber, StoredStatus, StoredText, Timestamp,
+    User, Username,
 };
 
 use super::StoreError;
-use super::engine::{Item, Value, number, text};
+use super::engine::{AttributeCheck, Item, Value, number, text};
 use super::keys::{self, EXPIRES_AT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK};
 
 pub const USERNAME: &str = "Username";
@@ -98,8 +98,8 @@ pub fn order_item(order: &Order, trace_parent: Option<Value>) -> Item {
         attribute(GSI1SK, string(gsi1sk)),
         attribute(ORDER_ID, string(order.id.to_string())),
         attribute(STATUS, string(order.status.as_str())),
-        attribute(AMOUNT, Value::N(order.amount.to_text())),
-        attribute(NUMBER_ITEMS, Value::N(order.items.get().to_string())),
+        attribute(AMOUNT, Value::N(order.amount.as_str().to_owned())),
+        attribute(NUMBER_ITEMS, Value::N(order.items.as_str().to_owned())),
         attribute(VERSION, Value::N(order.version.to_string())),
     ]);
     // Only the state machine's statuses have a queue.
@@ -156,20 +156,40 @@ pub fn is_profile(item: &Item) -> bool {
     text(item, USERNAME).is_some() && !is_being_deleted(item)
 }
 
+/// What a profile needs to read (see [`user_from_item`]): a write that
+/// answers with the profile is conditioned on it, so an item no writer
+/// could have written is refused before anything is written.
+pub fn profile_readable() -> Vec<AttributeCheck> {
+    vec![
+        AttributeCheck::IsString(USERNAME),
+        AttributeCheck::IsString(EMAIL),
+        AttributeCheck::IsString(NAME),
+    ]
+}
+
+/// What an order needs to read (see [`order_from_item`]), for the same reason.
+pub fn order_readable() -> Vec<AttributeCheck> {
+    vec![
+        AttributeCheck::IsString(STATUS),
+        AttributeCheck::IsNumber(AMOUNT),
+        AttributeCheck::IsNumber(NUMBER_ITEMS),
+    ]
+}
+
 /// Reads a profile, in this service's shape or the original system's (no
-/// `CreatedAt`, the address in `address`).
+/// `CreatedAt`, the address in `address`), with every value as stored: the
+/// original took any string for an email, a name or an address.
 pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
     decode(item, "profile", |item| {
         Ok(User {
             username: required(item, USERNAME, text, Username::parse)?,
-            email: required(item, EMAIL, text, Email::parse)?,
-            name: required(item, NAME, text, Name::parse)?,
+            email: StoredEmail::new(text(item, EMAIL).ok_or(EMAIL)?),
+            name: StoredText::new(text(item, NAME).ok_or(NAME)?),
             // An `address` still here is the newest: this service's edits
             // and `migrate` remove it, only the original system writes it.
-            address: match optional(item, LEGACY_ADDRESS, Address::parse)? {
-                Some(address) => Some(address),
-                None => optional(item, ADDRESS, Address::parse)?,
-            },
+            address: text(item, LEGACY_ADDRESS)
+                .or_else(|| text(item, ADDRESS))
+                .map(StoredText::new),
             created_at: optional(item, CREATED_AT, Timestamp::parse)?,
             account: optional(item, SUB, AccountId::parse)?,
         })
@@ -177,7 +197,8 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
 }
 
 /// Reads an order, in this service's shape or the original system's (a
-/// KSUID, any status string, naive timestamps, no index keys).
+/// KSUID, any status string, naive timestamps, no index keys, any amount
+/// and item count), with its numbers exactly as stored.
 pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
     decode(item, "order", |item| {
         let pk = text(item, PK).unwrap_or_default();
@@ -186,8 +207,8 @@ pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
             id: keys::order_id_of_sort_key(sk).ok_or(SK)?,
             owner: keys::owner_of_partition(pk).ok_or(PK)?,
             status: text(item, STATUS).map(StoredStatus::read).ok_or(STATUS)?,
-            amount: required(item, AMOUNT, number, Amount::parse)?,
-            items: required(item, NUMBER_ITEMS, number, ItemCount::parse)?,
+            amount: required(item, AMOUNT, number, StoredNumber::parse)?,
+            items: required(item, NUMBER_ITEMS, number, StoredNumber::parse_integer)?,
             created_at: optional(item, CREATED_AT, Timestamp::parse)?,
             updated_at: optional(item, UPDATED_AT, Timestamp::parse)?,
             account: optional(item, SUB, AccountId::parse)?,
@@ -284,9 +305,9 @@ mod tests {
     fn users_and_orders_round_trip() {
         let user = User {
             username: Username::parse("John").unwrap(),
-            email: Email::parse("john@example.com").unwrap(),
-            name: Name::parse("john smith").unwrap(),
-            address: Some(Address::parse("124 Street Akl NZ").unwrap()),
+            email: StoredEmail::new("john@example.com"),
+            name: StoredText::new("john smith"),
+            address: Some(StoredText::new("124 Street Akl NZ")),
             created_at: Some(Timestamp::now()),
             account: Some(AccountId::parse("c8e1b2f0-7f6a").unwrap()),
         };
@@ -296,8 +317,8 @@ mod tests {
             id: OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap(),
             owner: Username::parse("john").unwrap(),
             status: OrderStatus::Shipped.into(),
-            amount: Amount::parse("19.99").unwrap(),
-            items: ItemCount::parse("2").unwrap(),
+            amount: StoredNumber::parse("19.99").unwrap(),
+            items: StoredNumber::parse_integer("2").unwrap(),
             created_at: Some(Timestamp::now()),
             updated_at: Some(Timestamp::now()),
             account: None,
@@ -306,5 +327,32 @@ mod tests {
         let item = order_item(&order, None);
         assert_eq!(item.get(AMOUNT), Some(&Value::N("19.99".into())));
         assert_eq!(order_from_item(&item).unwrap(), order);
+    }
+
+    #[test]
+    fn what_the_original_accepted_reads_as_stored() {
+        let profile = |email: &str, name: &str| {
+            Item::from([
+                (PK.to_owned(), Value::S("CUSTOMER#ann".into())),
+                (SK.to_owned(), Value::S("CUSTOMER#ann".into())),
+                (USERNAME.to_owned(), Value::S("ann".into())),
+                (EMAIL.to_owned(), Value::S(email.into())),
+                (NAME.to_owned(), Value::S(name.into())),
+            ])
+        };
+        for (email, name) in [("ann@localhost", "Ann"), ("not-an-email", ""), ("", " \t")] {
+            let user = user_from_item(&profile(email, name)).unwrap();
+            assert_eq!((user.email.as_str(), user.name.as_str()), (email, name));
+        }
+        // A number where the original wrote a string: no writer did that.
+        let mut numbered = profile("ann@example.com", "Ann");
+        numbered.insert(EMAIL.to_owned(), Value::N("5".into()));
+        assert!(matches!(
+            user_from_item(&numbered),
+            Err(StoreError::Unreadable {
+                attribute: EMAIL,
+                ..
+            })
+        ));
     }
 }

@@ -308,6 +308,15 @@ pub fn unreadable_item(kind: &'static str) {
     );
 }
 
+/// An account claimed a profile that belonged to none (`how`: by its
+/// verified email, or an admin's bind): audited, and counted.
+pub fn profile_claim(how: &'static str) {
+    record(
+        || vec![("ClaimedBy", how.to_owned())],
+        &[("ProfileClaims", Unit::Count, Stat::Sum, 1.0)],
+    );
+}
+
 /// Change records a source lost before they were published: expired from
 /// the embedded feed, or trimmed from a stream while the reader was away.
 pub fn changes_lost(source: &'static str, count: usize) {

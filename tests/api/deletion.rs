@@ -49,10 +49,11 @@ async fn a_user_with_150_orders_is_deleted_whole_in_chunks(engine: EngineKind) {
 
     assert_eq!(deleted.status(), StatusCode::OK);
     if engine == EngineKind::DynamoDb {
-        // README, "Requests per call": 1 UpdateItem marks the profile; per
-        // chunk of 99 orders, 1 Query + 1 transaction (99 deletes + the
-        // run's check); 1 last Query finds none left; 1 final transaction.
-        assert_eq!(requests, 1 + 2 * 2 + 1 + 1, "requests to delete 150 orders");
+        // README, "Requests per call": 1 GetItem reads the profile and
+        // decides, 1 UpdateItem marks it; per chunk of 99 orders, 1 Query +
+        // 1 transaction (99 deletes + the run's check); 1 last Query finds
+        // none left; 1 final transaction.
+        assert_eq!(requests, 2 + 2 * 2 + 1 + 1, "requests to delete 150 orders");
     }
     for id in [&ids[0], &ids[99], &ids[149]] {
         let (status, body) = status_and_json(app.get(&format!("/orders/{id}")).await).await;

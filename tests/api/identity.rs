@@ -203,9 +203,13 @@ async fn an_unclaimed_profile_goes_to_exactly_one_account(engine: EngineKind) {
     let (_, placed) = issuer.place(&root, "dave").await;
     let id = order_id(&placed);
 
-    // Ten accounts named dave race to use it: one claims it.
+    // Ten accounts named dave, each with an ID token proving the profile's
+    // email, race to use it: one claims it.
     let tokens: Vec<String> = (0..10)
-        .map(|i| issuer.access("dave", &format!("dave-{i}"), &[]))
+        .map(|i| {
+            let claims = id_claims("dave", &format!("dave-{i}"), "Dave@Example.com");
+            issuer.key.sign(&claims)
+        })
         .collect();
     let tries = tokens.iter().map(|token| issuer.get(token, "/users/dave"));
     let answers: Vec<StatusCode> = futures_util::future::join_all(tries)

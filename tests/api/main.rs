@@ -3,6 +3,7 @@
 
 mod auth;
 mod concurrency;
+mod decided_before_written;
 mod deletion;
 mod deployment;
 mod dynamodb_requests;
@@ -15,7 +16,9 @@ mod legacy;
 mod notifications;
 mod openapi;
 mod orders;
+mod preflight;
 mod process;
 mod queue;
 mod roles;
+mod runbook;
 mod users;

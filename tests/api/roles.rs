@@ -330,8 +330,10 @@ async fn only_staff_move_an_order_out_of_a_status_the_replaced_system_wrote() {
         .app
         .store
         .put_raw_items(&[
+            // Bound to her account already (claims: tests/api/legacy/claims.rs).
             json!({"PK": s("CUSTOMER#carol"), "SK": s("CUSTOMER#carol"), "Username": s("carol"),
-                   "Name": s("carol smith"), "Email": s("carol@example.com")}),
+                   "Name": s("carol smith"), "Email": s("carol@example.com"),
+                   "Sub": s(&crate::helpers::jwt::sub_of("carol"))}),
             json!({"PK": s("CUSTOMER#carol"), "SK": s(&format!("#ORDER#{id}")), "OrderId": s(id),
                    "Status": s("Returned"), "Amount": {"N": "5"}, "NumberItems": {"N": "1"},
                    "CreatedAt": s("2023-08-21T22:21:34.811747")}),

@@ -130,6 +130,10 @@ impl Expression {
                             let value = self.value("c", value.clone());
                             format!("({name} = {value} OR attribute_not_exists({name}))")
                         }
+                        // "Condition expressions": attribute_type(path, type),
+                        // with the type as a value (`S`, `N`).
+                        AttributeCheck::IsString(name) => self.attribute_type(name, "S"),
+                        AttributeCheck::IsNumber(name) => self.attribute_type(name, "N"),
                     };
                     terms.push(term);
                 }
@@ -142,6 +146,12 @@ impl Expression {
                 Some(format!("attribute_not_exists(#pk) OR {name} < {limit}"))
             }
         }
+    }
+
+    fn attribute_type(&mut self, name: &str, kind: &str) -> String {
+        let name = self.name("c", name);
+        let kind = self.value("c", Value::S(kind.to_owned()));
+        format!("attribute_type({name}, {kind})")
     }
 
     fn names_if_any(&self) -> Option<HashMap<String, String>> {
@@ -233,6 +243,8 @@ mod tests {
         let (text, names) = render(&reservation);
         assert_eq!(text.unwrap(), "(#c0 = :c0 OR attribute_not_exists(#c0))");
         assert_eq!(names, ["#c0"], "no name the expression does not use");
+        let typed = Condition::Holds(vec![AttributeCheck::IsNumber("Amount")]);
+        assert_eq!(render(&typed).0.unwrap(), "attribute_type(#c0, :c0)");
         let nothing = Condition::ExistsAnd(vec![AttributeCheck::In("Status", vec![])]);
         assert_eq!(
             render(&nothing).0.unwrap(),

@@ -25,6 +25,7 @@ use super::keys::{GSI1, GSI1PK, GSI2, GSI2PK, Key, PK};
 
 mod clients;
 mod expression;
+pub mod preflight;
 mod table;
 
 use clients::Clients;
@@ -40,15 +41,19 @@ pub struct DynamoDbEngine {
     clients: Arc<Clients>,
     table: Arc<str>,
     requests: Arc<AtomicU64>,
+    /// What the table lacks, checked at start-up (see `preflight`).
+    health: Arc<preflight::TableHealth>,
 }
 
 impl DynamoDbEngine {
     /// Connects with the shared AWS configuration and `timeouts`, so an
     /// unreachable or slow endpoint fails within a known time, never hangs.
+    /// `key_arn` is the KMS key the deployment grants (`TABLE_KEY_ARN`).
     pub async fn connect(
         table: &str,
         create_table: bool,
         timeouts: DynamoDbTimeouts,
+        key_arn: Option<String>,
     ) -> anyhow::Result<Self> {
         let sdk_config = crate::aws::sdk_config().await;
         let requests = Arc::new(AtomicU64::new(0));
@@ -62,17 +67,29 @@ impl DynamoDbEngine {
             )
             .interceptor(CountRequests(Arc::clone(&requests)))
             .build();
-        let engine = Self {
-            clients: Arc::new(Clients::new(config)),
-            table: table.into(),
-            requests,
-        };
+        let clients = Arc::new(Clients::new(config));
         if create_table {
-            table::create_if_missing(&engine.clients.get(), table)
+            table::create_if_missing(&clients.get(), table)
                 .await
                 .with_context(|| format!("cannot create the table {table}"))?;
         }
-        Ok(engine)
+        let health = preflight::TableHealth::check(&clients.get(), table, key_arn).await;
+        Ok(Self {
+            clients,
+            table: table.into(),
+            requests,
+            health: Arc::new(health),
+        })
+    }
+
+    /// What the table lacks now (a fresh `DescribeTable`), for `preflight`.
+    pub async fn check_table(&self) -> anyhow::Result<Vec<preflight::Finding>> {
+        preflight::check(&self.clients.get(), &self.table, self.health.key_arn()).await
+    }
+
+    /// What the table lacked when last checked, for readiness.
+    pub async fn table_findings(&self) -> Arc<Vec<preflight::Finding>> {
+        self.health.findings(&self.clients.get()).await
     }
 
     /// How many HTTP requests this engine has sent to DynamoDB, retries included.
@@ -100,6 +117,11 @@ impl DynamoDbEngine {
             Index::Gsi1 => (Some(GSI1), GSI1PK),
             Index::Gsi2 => (Some(GSI2), GSI2PK),
         };
+        if let Some(name) = index_name
+            && !self.health.usable(query.index, &self.clients.get()).await
+        {
+            return Err(EngineError::IndexUnavailable(name));
+        }
         let start_key = query
             .start_after
             .as_ref()

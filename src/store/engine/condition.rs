@@ -30,6 +30,11 @@ pub enum AttributeCheck {
     Present(&'static str),
     /// The attribute has this value, or the item has no such attribute.
     EqualsOrAbsent(&'static str, Value),
+    /// The attribute is present and a string: a write whose answer reads
+    /// it happens only if the item can be read ("no write, then fail").
+    IsString(&'static str),
+    /// The attribute is present and a number.
+    IsNumber(&'static str),
 }
 
 impl AttributeCheck {
@@ -43,6 +48,8 @@ impl AttributeCheck {
             AttributeCheck::EqualsOrAbsent(name, value) => {
                 item.get(*name).is_none_or(|current| current == value)
             }
+            AttributeCheck::IsString(name) => matches!(item.get(*name), Some(Value::S(_))),
+            AttributeCheck::IsNumber(name) => matches!(item.get(*name), Some(Value::N(_))),
         }
     }
 
@@ -111,6 +118,10 @@ mod tests {
         assert!(owned("a").holds_for(Some(&claimed)));
         assert!(!owned("b").holds_for(Some(&claimed)));
         assert!(owned("b").holds_for(Some(&placed)), "unclaimed");
+        let typed = |check| Condition::ExistsAnd(vec![check]);
+        assert!(typed(AttributeCheck::IsString("Status")).holds_for(Some(&placed)));
+        assert!(!typed(AttributeCheck::IsNumber("Status")).holds_for(Some(&placed)));
+        assert!(!typed(AttributeCheck::IsString("Amount")).holds_for(Some(&placed)));
     }
 
     #[test]

@@ -193,6 +193,10 @@ pub enum EngineError {
     /// Overloaded, throttled, timed out or unreachable: worth retrying later.
     #[error("the storage engine is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The table lacks this index, or it is still being built: the routes
+    /// that read it are unavailable until it is ACTIVE.
+    #[error("the index {0} is missing or not active yet")]
+    IndexUnavailable(&'static str),
     #[error("the storage engine failed")]
     Internal(#[source] anyhow::Error),
 }
@@ -233,7 +237,9 @@ impl Engine {
         // A condition that did not hold is an answer, not a failure.
         let failed = matches!(
             outcome,
-            Err(EngineError::Unavailable(_) | EngineError::Internal(_))
+            Err(EngineError::Unavailable(_)
+                | EngineError::Internal(_)
+                | EngineError::IndexUnavailable(_))
         );
         metrics::storage_call(system, operation, started.elapsed(), failed);
         outcome
@@ -307,6 +313,24 @@ impl Engine {
                 self.observe("UpdateItem", engine.update(key, set, condition))
                     .await
             }
+        }
+    }
+
+    /// What the table lacks that the service needs (see
+    /// `dynamodb::preflight`), checked now; the embedded engine makes its
+    /// own tables and lacks nothing.
+    pub async fn check_table(&self) -> anyhow::Result<Vec<super::dynamodb::preflight::Finding>> {
+        match self {
+            Engine::Embedded(_) => Ok(Vec::new()),
+            Engine::DynamoDb(engine) => engine.check_table().await,
+        }
+    }
+
+    /// What the table lacked when last checked (refreshed while stale).
+    pub async fn table_findings(&self) -> Vec<super::dynamodb::preflight::Finding> {
+        match self {
+            Engine::Embedded(_) => Vec::new(),
+            Engine::DynamoDb(engine) => engine.table_findings().await.as_ref().clone(),
         }
     }
 

@@ -16,6 +16,11 @@
 //!   first `n` transactions touching each item are cancelled so, then
 //!   forwarded.
 //!
+//! - `FailWrites`: DynamoDB answers the named write operations with a 500
+//!   while the fault is armed ([`AwsProxy::arm`], [`AwsProxy::disarm`]): a
+//!   fault between a task and DynamoDB that lands after the task read and
+//!   decided.
+//!
 //! Requests are forwarded byte for byte (moto checks no signature).
 
 use std::collections::HashMap;
@@ -40,12 +45,22 @@ pub enum Behaviour {
     ConflictFirst {
         n: usize,
     },
+    FailWrites {
+        operations: &'static [&'static str],
+    },
 }
+
+/// DynamoDB's answer to a request it failed on its side: the SDK retries it
+/// and, past its attempts, the service answers 503.
+const INTERNAL_SERVER_ERROR: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#;
 
 pub struct AwsProxy {
     pub endpoint: String,
     counts: Arc<Mutex<HashMap<String, usize>>>,
     refused: Arc<Mutex<usize>>,
+    /// The operations `FailWrites` fails now; `None` while disarmed.
+    failing: Arc<Mutex<Option<Vec<&'static str>>>>,
+    operations: &'static [&'static str],
 }
 
 struct State {
@@ -55,6 +70,7 @@ struct State {
     answers: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
     counts: Arc<Mutex<HashMap<String, usize>>>,
     refused: Arc<Mutex<usize>>,
+    failing: Arc<Mutex<Option<Vec<&'static str>>>>,
     outage_began: Mutex<Option<Instant>>,
     /// Transactions seen per item (table, key), for `ConflictFirst`.
     transactions_per_item: Mutex<HashMap<String, usize>>,
@@ -64,6 +80,11 @@ impl AwsProxy {
     pub fn serve(upstream: String, behaviour: Behaviour) -> Self {
         let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let refused: Arc<Mutex<usize>> = Arc::default();
+        let failing: Arc<Mutex<Option<Vec<&'static str>>>> = Arc::default();
+        let operations = match &behaviour {
+            Behaviour::FailWrites { operations } => *operations,
+            _ => &[],
+        };
         let state = Arc::new(State {
             upstream,
             behaviour,
@@ -71,6 +92,7 @@ impl AwsProxy {
             answers: Mutex::default(),
             counts: Arc::clone(&counts),
             refused: Arc::clone(&refused),
+            failing: Arc::clone(&failing),
             outage_began: Mutex::default(),
             transactions_per_item: Mutex::default(),
         });
@@ -92,7 +114,24 @@ impl AwsProxy {
             endpoint,
             counts,
             refused,
+            failing,
+            operations,
         }
+    }
+
+    /// Starts a `FailWrites` fault on all its operations.
+    pub fn arm(&self) {
+        self.arm_only(self.operations);
+    }
+
+    /// Starts a `FailWrites` fault on these operations only.
+    pub fn arm_only(&self, operations: &[&'static str]) {
+        *self.failing.lock().unwrap() = Some(operations.to_vec());
+    }
+
+    /// Ends a `FailWrites` fault: from now on every request goes through.
+    pub fn disarm(&self) {
+        *self.failing.lock().unwrap() = None;
     }
 
     /// Requests by operation (`GetRecords`, `UpdateItem`, `PublishBatch`...).
@@ -139,6 +178,16 @@ impl State {
                 if let Some(stale) = self.answers.lock().unwrap().get(body.as_ref()) {
                     return reply(200, "application/x-amz-json-1.0", stale.clone());
                 }
+            }
+            Behaviour::FailWrites { .. }
+                if self
+                    .failing
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_some_and(|failing| failing.contains(&operation.as_str())) =>
+            {
+                return self.refuse(500, INTERNAL_SERVER_ERROR);
             }
             Behaviour::ConflictFirst { n } if operation == "TransactWriteItems" => {
                 if let Some(cancelled) = self.conflict(*n, &body) {

@@ -146,6 +146,7 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
                 // moto's indexes never lag; tests/api/queue.rs shows the
                 // settle time with a service of its own.
                 queue_settle: Duration::ZERO,
+                table_key_arn: None,
             };
             (store, None)
         }

@@ -1,9 +1,12 @@
 //! Cut-over from the original system: the service serves what it wrote,
 //! before and after `migrate`, on both engines.
 
-mod fixture;
+mod claims;
+pub(crate) mod fixture;
 mod migration;
 mod resume;
+mod seams;
+mod shapes;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -64,6 +64,7 @@ async fn a_killed_migration_continues_from_its_checkpoint_and_ends_complete(kind
             create_table: true,
             timeouts: EMULATOR_TIMEOUTS,
             queue_settle: std::time::Duration::ZERO,
+            table_key_arn: None,
         },
     };
     {
