@@ -1,8 +1,9 @@
 import { App, AppProps, BootstraplessSynthesizer, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FrontDoor, ImageSource } from './config';
+import { Deployment, assertContextAgrees, existingTableOf, readDeployment } from './deployment';
 import { PipelineStack } from './pipeline-stack';
-import { ExistingTable, ServiceStack } from './service-stack';
+import { ServiceStack } from './service-stack';
 
 export const SERVICE_STACK = 'EcommerceService';
 export const PIPELINE_STACK = 'EcommerceServicePipeline';
@@ -10,7 +11,8 @@ export const PIPELINE_STACK = 'EcommerceServicePipeline';
 export interface AppOptions extends AppProps {
   readonly frontDoor?: FrontDoor;
   readonly imageSource?: ImageSource;
-  readonly existingTable?: ExistingTable;
+  /** What the deployment serves. Default: the committed infra/deployment.json. */
+  readonly deployment?: Deployment;
 }
 
 /** The whole app, checked by cdk-nag. With `imageSource: 'parameter'` the
@@ -21,17 +23,12 @@ export function buildApp(options: AppOptions = {}): App {
   const context = (key: string) => app.node.tryGetContext(key) as string | undefined;
   const imageSource = options.imageSource ?? (context('imageSource') as ImageSource | undefined) ?? 'asset';
   const synthesizer = imageSource === 'parameter' ? new BootstraplessSynthesizer() : undefined;
-  // `-c existingTableName=... -c existingTableStreamArn=...`: serve a table
-  // that exists (the replaced system's) instead of creating one.
-  const existingTableName = context('existingTableName');
-  const existingTableStreamArn = context('existingTableStreamArn');
-  if ((existingTableName === undefined) !== (existingTableStreamArn === undefined)) {
-    throw new Error('existingTableName and existingTableStreamArn go together');
-  }
-  const existingTable = options.existingTable
-    ?? (existingTableName && existingTableStreamArn
-      ? { tableName: existingTableName, tableStreamArn: existingTableStreamArn }
-      : undefined);
+  // A table that exists (the replaced system's) instead of a new one: from
+  // the committed deployment file, which the pipeline's template is
+  // synthesized from too.
+  const deployment = options.deployment ?? readDeployment();
+  assertContextAgrees(deployment, context);
+  const existingTable = existingTableOf(deployment);
 
   // Environment-agnostic: no account or Region is fixed at synth, so the
   // templates deploy in any Region (CloudFormation fills in AWS::Region),

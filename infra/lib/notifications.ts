@@ -32,6 +32,8 @@ export class Notifications extends Construct {
   readonly topic: sns.Topic;
   readonly bus: events.EventBus;
   readonly pipe: pipes.CfnPipe;
+  /** The Pipe's role: it reads the table's stream. */
+  readonly role: iam.Role;
 
   constructor(scope: Construct, id: string, props: NotificationsProps) {
     super(scope, id);
@@ -68,7 +70,7 @@ export class Notifications extends Construct {
       description: 'Domain events of ecommerce-service (source ecommerce.orders)',
     });
 
-    const role = new iam.Role(this, 'PipeRole', {
+    const role = this.role = new iam.Role(this, 'PipeRole', {
       assumedBy: new iam.ServicePrincipal('pipes.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
       }),

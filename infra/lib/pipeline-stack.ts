@@ -40,6 +40,12 @@ export class PipelineStack extends Stack {
       default: '',
       description: 'Passed to the service stack\'s AlarmEmail on every deploy; empty for none',
     });
+    const tableKeyArn = new CfnParameter(this, 'TableKeyArn', {
+      type: 'String',
+      default: '',
+      description: 'Passed to the service stack\'s TableKeyArn on every deploy: the served table\'s '
+        + 'customer managed KMS key, or empty',
+    });
 
     const key = new kms.Key(this, 'ArtifactsKey', { enableKeyRotation: true, removalPolicy: RemovalPolicy.DESTROY });
     const artifacts = new s3.Bucket(this, 'Artifacts', {
@@ -181,6 +187,7 @@ export class PipelineStack extends Stack {
               ImageRepository: images.repositoryName,
               ImageTag: image.getParam('image.json', 'ImageTag'),
               AlarmEmail: alarmEmail.valueAsString,
+              TableKeyArn: tableKeyArn.valueAsString,
             },
             extraInputs: [image],
             adminPermissions: false,

@@ -1,11 +1,14 @@
 import * as path from 'node:path';
-import { CfnOutput, CfnParameter, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import {
+  CfnCondition, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, Stack, StackProps,
+} from 'aws-cdk-lib';
 import { AdjustmentType } from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
@@ -29,9 +32,10 @@ export interface ServiceStackProps extends StackProps {
   readonly desiredCount?: number;
   readonly maxCount?: number;
   /** The table to serve instead of a new one: the replaced system's, for a
-   * cut-over (README, "Replacing the original deployment"). It must have
-   * GSI1 and GSI2, TTL on ExpiresAt and a stream with new and old images;
-   * the stack neither creates nor changes it. */
+   * cut-over (README, "Replacing the original deployment"; committed in
+   * infra/deployment.json). It must have GSI1 and GSI2, TTL on ExpiresAt
+   * and a stream with new and old images (`ecommerce-service preflight`
+   * checks); the stack neither creates nor changes it. */
   readonly existingTable?: ExistingTable;
 }
 
@@ -53,6 +57,19 @@ const TABLE_ACTIONS = [
   // Only `migrate`, run as a one-off task of this task definition
   // (README, "The work queue"); the service itself never scans.
   'dynamodb:Scan',
+  // The start-up check of the table (src/store/dynamodb/preflight.rs), and
+  // `preflight` and `migrate`'s progress estimate as one-off tasks.
+  'dynamodb:DescribeTable',
+  'dynamodb:DescribeTimeToLive',
+];
+/** What a principal needs of a table's customer managed key to read and
+ * write the table: DynamoDB calls KMS on the caller's behalf, with the
+ * caller's permissions ("DynamoDB encryption at rest"). The set CDK grants
+ * for a read-write grant on an encrypted table, spelled out (no wildcard
+ * actions). */
+const TABLE_KEY_ACTIONS = [
+  'kms:Decrypt', 'kms:Encrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext', 'kms:DescribeKey',
 ];
 
 export class ServiceStack extends Stack {
@@ -75,6 +92,15 @@ export class ServiceStack extends Stack {
     const notifications = new Notifications(this, 'Notifications', {
       table: this.table,
       fromLatest: props.existingTable !== undefined,
+    });
+    // A stack parameter, so the same template serves a table with or
+    // without one; the pipeline passes it on every deploy.
+    const tableKeyArn = new CfnParameter(this, 'TableKeyArn', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$',
+      description: 'The customer managed KMS key the served table is encrypted with (a cut-over onto such a '
+        + 'table): the task and Pipe roles are granted its use. Empty for an AWS owned or managed key.',
     });
     const { vpc } = new Network(this, 'Network');
     const cluster = new ecs.Cluster(this, 'Cluster', {
@@ -103,6 +129,7 @@ export class ServiceStack extends Stack {
       environment: {
         STORE: 'dynamodb',
         TABLE_NAME: this.table.tableName,
+        TABLE_KEY_ARN: tableKeyArn.valueAsString,
         NOTIFICATIONS_SOURCE: 'sqs',
         NOTIFICATIONS_QUEUE_URL: notifications.queue.queueUrl,
         ORDER_TOPIC_ARN: notifications.topic.topicArn,
@@ -146,6 +173,11 @@ export class ServiceStack extends Stack {
     notifications.queue.grantConsumeMessages(taskRole);
     notifications.topic.grantPublish(taskRole);
     notifications.bus.grantPutEventsTo(taskRole);
+    grantTableKey(this, tableKeyArn.valueAsString, [
+      ['TaskTableKey', taskRole, TABLE_KEY_ACTIONS],
+      // A stream encrypted with the table's key is read with kms:Decrypt.
+      ['PipeTableKey', notifications.role, ['kms:Decrypt']],
+    ]);
     const indexes = props.existingTable
       ? `arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/${props.existingTable.tableName}/index/*`
       : '<EcommerceTableE16C9E02.Arn>/index/*';
@@ -205,6 +237,21 @@ export class ServiceStack extends Stack {
     new CfnOutput(this, 'UserPoolClientId', { value: identity.client.userPoolClientId });
     new CfnOutput(this, 'OrderTopicArn', { value: notifications.topic.topicArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: monitoring.topic.topicArn });
+  }
+}
+
+/** Policies on the table's customer managed key, created only when the
+ * TableKeyArn parameter names one. */
+function grantTableKey(scope: Construct, keyArn: string, grants: [string, iam.IRole, string[]][]): void {
+  const hasKey = new CfnCondition(scope, 'HasTableKey', {
+    expression: Fn.conditionNot(Fn.conditionEquals(keyArn, '')),
+  });
+  for (const [id, role, actions] of grants) {
+    const policy = new iam.Policy(scope, id, {
+      statements: [new iam.PolicyStatement({ actions, resources: [keyArn] })],
+    });
+    policy.attachToRole(role);
+    (policy.node.defaultChild as iam.CfnPolicy).cfnOptions.condition = hasKey;
   }
 }
 

@@ -7,6 +7,13 @@ import * as path from 'node:path';
 import { buildApp, PIPELINE_STACK, SERVICE_STACK } from '../lib/app';
 
 const check = process.argv.includes('--check');
+// The templates come from infra/deployment.json alone: a flag here would
+// make a template the pipeline's next run undoes.
+const unknown = process.argv.slice(2).filter((arg) => arg !== '--check');
+if (unknown.length > 0) {
+  console.error(`unknown arguments ${unknown.join(' ')}: what the templates deploy is in infra/deployment.json`);
+  process.exit(2);
+}
 const outdir = mkdtempSync(path.join(tmpdir(), 'cdk-out-'));
 const assembly = buildApp({ imageSource: 'parameter', outdir }).synth();
 const target = path.join(__dirname, '..', 'cloudformation');

@@ -9,7 +9,7 @@ import { STAGE_THROTTLE, TARGET_HEALTH_PATH } from '../lib/front-door';
 import { AVAILABILITY_ZONES } from '../lib/network';
 import { ORDER_CHANGE_FILTER } from '../lib/notifications';
 import { TEST_IMAGE } from '../lib/pipeline-stack';
-import { Json, only, resources, synth } from './synth';
+import { Json, only, resources, synth, template } from './synth';
 
 // Synthesized once, with cdk-nag: a failing rule fails the whole file.
 const synthesized = synth();
@@ -18,7 +18,7 @@ const pipeline = Template.fromJSON(synthesized.pipeline);
 
 /** Names src/config.rs reads today, plus the notification settings the consumer reads. */
 const TASK_ENVIRONMENT = [
-  'STORE', 'TABLE_NAME', 'NOTIFICATIONS_SOURCE', 'NOTIFICATIONS_QUEUE_URL', 'ORDER_TOPIC_ARN',
+  'STORE', 'TABLE_NAME', 'TABLE_KEY_ARN', 'NOTIFICATIONS_SOURCE', 'NOTIFICATIONS_QUEUE_URL', 'ORDER_TOPIC_ARN',
   'EVENT_BUS_NAME', 'LOG_FORMAT', 'PORT', 'SHUTDOWN_TIMEOUT', 'AUTH_MODE', 'AUTH_ISSUER', 'AUTH_AUDIENCE',
   'METRICS', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG',
 ];
@@ -127,13 +127,15 @@ test('the task role has no wildcard actions', () => {
   const taskRole = logicalId('AWS::IAM::Role', (id) => id.startsWith('TaskTaskRole'));
   const policies = Object.values(service.findResources('AWS::IAM::Policy'))
     .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(taskRole));
-  assert.equal(policies.length, 1);
-  const actions = policies[0].Properties.PolicyDocument.Statement.flatMap((s: { Action: string | string[] }) => [s.Action].flat());
+  // Its own, and the table key's (created only with a TableKeyArn).
+  assert.equal(policies.length, 2);
+  const actions = policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement
+    .flatMap((s: { Action: string | string[] }) => [s.Action].flat()));
   assert.ok(actions.length > 0);
   for (const action of actions) {
     assert.ok(!action.includes('*'), `no wildcard action: ${action}`);
   }
-  for (const needed of ['dynamodb:Query', 'dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem', 'sqs:ReceiveMessage', 'sqs:DeleteMessage',
+  for (const needed of ['dynamodb:Query', 'dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive', 'sqs:ReceiveMessage', 'sqs:DeleteMessage',
     'sqs:ChangeMessageVisibility', 'sns:Publish', 'events:PutEvents']) {
     assert.ok(actions.includes(needed), `task role may ${needed}`);
   }
@@ -350,19 +352,58 @@ test('the pipeline tests on Debian, caches its builds, re-runs a commit, and may
   }
 });
 
-test('on the replaced system\'s table (cut-over), the stack creates no table and serves, streams and grants that one', () => {
-  const tableName = 'ecommerce-original';
-  const tableStreamArn = 'arn:aws:dynamodb:eu-west-1:111122223333:table/ecommerce-original/stream/2023-08-21T00:00:00.000';
-  const onExisting = synth({ existingTable: { tableName, tableStreamArn } }).service;
-  assert.equal(resources(onExisting, 'AWS::DynamoDB::Table').length, 0);
-  const [, task] = only(onExisting, 'AWS::ECS::TaskDefinition');
+const CUT_OVER = {
+  existingTableName: 'ecommerce-original',
+  existingTableStreamArn: 'arn:aws:dynamodb:eu-west-1:111122223333:table/ecommerce-original/stream/2023-08-21T00:00:00.000',
+};
+
+test('a cut-over stack survives the pipeline: its Deploy applies a template with no table, TABLE_NAME unchanged and the Pipe on the existing stream', () => {
+  // The runbook's `cdk deploy EcommerceService` and the committed template
+  // (`npm run synth`) both come from infra/deployment.json: one synthesis.
+  const cutOver = synth({ deployment: CUT_OVER });
+  const stages = Object.values(template(cutOver.pipeline).findResources('AWS::CodePipeline::Pipeline'))[0]
+    .Properties.Stages;
+  const deploy = stages.find((stage: Json) => stage.Name === 'Deploy').Actions[0].Configuration;
+  assert.equal(deploy.TemplatePath, 'Source::infra/cloudformation/EcommerceService.template.json');
+  const deployed = cutOver.service;
+  assert.equal(resources(deployed, 'AWS::DynamoDB::Table').length, 0, 'no table resource');
+  const [, task] = only(deployed, 'AWS::ECS::TaskDefinition');
   const app = (task.Properties.ContainerDefinitions as Json[]).find((c) => c.Name === 'app');
   const environment = Object.fromEntries((app.Environment as Json[]).map((e) => [e.Name, e.Value]));
-  assert.equal(environment.TABLE_NAME, tableName);
-  const [, pipe] = only(onExisting, 'AWS::Pipes::Pipe');
-  assert.equal(pipe.Properties.Source, tableStreamArn);
+  assert.equal(environment.TABLE_NAME, CUT_OVER.existingTableName, 'TABLE_NAME unchanged');
+  const [, pipe] = only(deployed, 'AWS::Pipes::Pipe');
+  assert.equal(pipe.Properties.Source, CUT_OVER.existingTableStreamArn, 'the Pipe on the existing stream');
   // The replaced system notified its own last 24 hours of changes.
   assert.equal(pipe.Properties.SourceParameters.DynamoDBStreamParameters.StartingPosition, 'LATEST');
-  const granted = JSON.stringify(resources(onExisting, 'AWS::IAM::Policy'));
-  assert.ok(granted.includes(`table/${tableName}/index/*`), 'the task may query its indexes');
+  // No parameter of the template picks the table: no run can reset it.
+  assert.deepEqual(Object.keys(deployed.Parameters).filter((name) => /Table(Name|Stream)/.test(name)), []);
+  const granted = JSON.stringify(resources(deployed, 'AWS::IAM::Policy'));
+  assert.ok(granted.includes(`table/${CUT_OVER.existingTableName}/index/*`), 'the task may query its indexes');
+});
+
+test('a -c flag that disagrees with infra/deployment.json stops the synth, and a half-given table too', () => {
+  const withContext = (context: Record<string, string>) => () => synth({ context });
+  assert.throws(withContext({ existingTableName: 'ecommerce-original' }), /differs from infra\/deployment.json/);
+  assert.throws(() => synth({ deployment: { ...CUT_OVER, existingTableStreamArn: '' } }), /go together/);
+  const otherTables = { ...CUT_OVER, existingTableName: 'other-table' };
+  assert.throws(() => synth({ deployment: otherTables }), /is not other-table's/);
+  // The committed file as it is: a new table.
+  assert.equal(resources(synth().service, 'AWS::DynamoDB::Table').length, 1);
+});
+
+test('a customer managed table key is a parameter that grants the task and Pipe roles, passed by the pipeline', () => {
+  const deployed = synth({ deployment: CUT_OVER });
+  assert.equal(deployed.service.Parameters.TableKeyArn.Default, '');
+  const keyPolicies = resources(deployed.service, 'AWS::IAM::Policy').filter(([id]) => id.includes('TableKey'));
+  assert.equal(keyPolicies.length, 2);
+  for (const [, policy] of keyPolicies) {
+    assert.equal(policy.Condition, 'HasTableKey', 'no key, no policy');
+    assert.deepEqual(policy.Properties.PolicyDocument.Statement[0].Resource, { Ref: 'TableKeyArn' });
+  }
+  const actions = keyPolicies.map(([, p]) => [p.Properties.PolicyDocument.Statement[0].Action].flat().sort());
+  assert.deepEqual(actions.map((a) => a.includes('kms:Decrypt')), [true, true]);
+  const [, task] = only(deployed.service, 'AWS::ECS::TaskDefinition');
+  const app = (task.Properties.ContainerDefinitions as Json[]).find((c) => c.Name === 'app');
+  const environment = Object.fromEntries((app.Environment as Json[]).map((e) => [e.Name, e.Value]));
+  assert.deepEqual(environment.TABLE_KEY_ARN, { Ref: 'TableKeyArn' });
 });
