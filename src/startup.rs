@@ -40,6 +40,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
         let store = store_on(engine, &settings.store);
+        store.check_table_for_serving().await;
         let shared = web::Data::new(store.clone());
         let client_timeout = settings.client_timeout;
         let document = http::openapi::served_document(&settings.auth);

@@ -1,6 +1,6 @@
 //! The subset of DynamoDB's expression language the service writes:
-//! condition expressions (`attribute_exists`, `attribute_not_exists`, `=`,
-//! `<`, `IN`, `AND`, `OR`, parentheses) and `SET` update expressions
+//! condition expressions (`attribute_exists`, `attribute_not_exists`,
+//! `attribute_type`, `=`, `<`, `IN`, `AND`, `OR`, parentheses) and `SET` update expressions
 //! (`#a = :v`, `#a = if_not_exists(#a, :v) + :v`), evaluated on items in
 //! DynamoDB's JSON form (`{"S": ...}`, `{"N": ...}`).
 
@@ -116,6 +116,19 @@ impl<'a> Parser<'a> {
                 let name = self.placeholders.name(self.next()?)?;
                 self.expect(")")?;
                 Ok(self.item.contains_key(&name) == (token == "attribute_exists"))
+            }
+            "attribute_type" => {
+                self.expect("(")?;
+                let name = self.placeholders.name(self.next()?)?;
+                self.expect(",")?;
+                let kind = self.placeholders.value(self.next()?)?;
+                self.expect(")")?;
+                let kind = kind["S"].as_str().unwrap_or_default().to_owned();
+                Ok(self
+                    .item
+                    .get(&name)
+                    .and_then(Value::as_object)
+                    .is_some_and(|typed| typed.contains_key(&kind)))
             }
             operand => {
                 let name = self.placeholders.name(operand)?;

@@ -159,8 +159,26 @@ impl Fake {
                 ok(json!({"Attributes": item}))
             }
             "TransactWriteItems" => transact(&mut table, request),
-            "DescribeTable" => ok(json!({"Table": {
-                "TableName": request["TableName"], "TableStatus": "ACTIVE",
+            // As the stack creates it: the service checks it at start-up.
+            "DescribeTable" => {
+                let key = |hash: &str, range: &str| {
+                    json!([{"AttributeName": hash, "KeyType": "HASH"},
+                           {"AttributeName": range, "KeyType": "RANGE"}])
+                };
+                let index = |name: &str, hash: &str, range: &str| {
+                    json!({"IndexName": name, "KeySchema": key(hash, range),
+                           "Projection": {"ProjectionType": "ALL"}, "IndexStatus": "ACTIVE"})
+                };
+                ok(json!({"Table": {
+                    "TableName": request["TableName"], "TableStatus": "ACTIVE",
+                    "KeySchema": key("PK", "SK"),
+                    "GlobalSecondaryIndexes": [index("GSI1", "GSI1PK", "GSI1SK"),
+                                               index("GSI2", "GSI2PK", "GSI2SK")],
+                    "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                }}))
+            }
+            "DescribeTimeToLive" => ok(json!({"TimeToLiveDescription": {
+                "TimeToLiveStatus": "ENABLED", "AttributeName": "ExpiresAt",
             }})),
             other => error(
                 "UnknownOperationException",

@@ -1,7 +1,7 @@
 import { App, AppProps, BootstraplessSynthesizer, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FrontDoor, ImageSource } from './config';
-import { Deployment, assertContextAgrees, existingTableOf, readDeployment } from './deployment';
+import { Deployment, assertContextAgrees, existingTableOf, readDeployment, tableKeyOf } from './deployment';
 import { PipelineStack } from './pipeline-stack';
 import { ServiceStack } from './service-stack';
 
@@ -39,6 +39,7 @@ export function buildApp(options: AppOptions = {}): App {
     imageSource,
     synthesizer,
     existingTable,
+    tableKeyArn: tableKeyOf(deployment),
   });
   new PipelineStack(app, PIPELINE_STACK, {
     description: 'Optional delivery pipeline: source, test, image, deploy of EcommerceService',

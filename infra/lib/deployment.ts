@@ -14,6 +14,9 @@ export interface Deployment {
   /** The replaced system's table and its stream; both empty: a new table. */
   readonly existingTableName: string;
   readonly existingTableStreamArn: string;
+  /** The served table's customer managed KMS key, or empty: the default
+   * of the stack's TableKeyArn parameter, so every pipeline run keeps it. */
+  readonly tableKeyArn?: string;
 }
 
 const STREAM_ARN = /^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table\/([A-Za-z0-9_.-]{3,255})\/stream\/.+$/;
@@ -23,7 +26,19 @@ export function readDeployment(file: string = DEPLOYMENT_FILE): Deployment {
   return {
     existingTableName: parsed.existingTableName ?? '',
     existingTableStreamArn: parsed.existingTableStreamArn ?? '',
+    tableKeyArn: parsed.tableKeyArn ?? '',
   };
+}
+
+const KEY_ARN = /^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/;
+
+/** The table key the deployment grants (empty: none). */
+export function tableKeyOf(deployment: Deployment): string {
+  const key = deployment.tableKeyArn ?? '';
+  if (!KEY_ARN.test(key)) {
+    throw new Error(`deployment.json: tableKeyArn is not a KMS key ARN: ${key}`);
+  }
+  return key;
 }
 
 /** The table to serve instead of a new one, if the deployment names one. */
@@ -45,9 +60,9 @@ export function existingTableOf(deployment: Deployment): ExistingTable | undefin
 
 /** Context values (`-c name=value`) may only repeat the committed file. */
 export function assertContextAgrees(deployment: Deployment, context: (key: string) => string | undefined): void {
-  for (const key of ['existingTableName', 'existingTableStreamArn'] as const) {
+  for (const key of ['existingTableName', 'existingTableStreamArn', 'tableKeyArn'] as const) {
     const given = context(key);
-    if (given !== undefined && given !== deployment[key]) {
+    if (given !== undefined && given !== (deployment[key] ?? '')) {
       throw new Error(
         `-c ${key}=${given} differs from infra/deployment.json (${JSON.stringify(deployment[key])}): `
         + 'the pipeline deploys what the commit says, so put it in infra/deployment.json, '

@@ -40,12 +40,7 @@ export class PipelineStack extends Stack {
       default: '',
       description: 'Passed to the service stack\'s AlarmEmail on every deploy; empty for none',
     });
-    const tableKeyArn = new CfnParameter(this, 'TableKeyArn', {
-      type: 'String',
-      default: '',
-      description: 'Passed to the service stack\'s TableKeyArn on every deploy: the served table\'s '
-        + 'customer managed KMS key, or empty',
-    });
+
 
     const key = new kms.Key(this, 'ArtifactsKey', { enableKeyRotation: true, removalPolicy: RemovalPolicy.DESTROY });
     const artifacts = new s3.Bucket(this, 'Artifacts', {
@@ -181,13 +176,13 @@ export class PipelineStack extends Stack {
             actionName: 'Deploy',
             stackName: props.serviceStackName,
             templatePath: source.atPath('infra/cloudformation/EcommerceService.template.json'),
-            // Every parameter of the service template: one left out would
-            // fall back to its default on each deploy.
+            // Every parameter of the service template but TableKeyArn: one
+            // left out falls back to its default on each deploy, and
+            // TableKeyArn's default is the committed infra/deployment.json's.
             parameterOverrides: {
               ImageRepository: images.repositoryName,
               ImageTag: image.getParam('image.json', 'ImageTag'),
               AlarmEmail: alarmEmail.valueAsString,
-              TableKeyArn: tableKeyArn.valueAsString,
             },
             extraInputs: [image],
             adminPermissions: false,

@@ -37,6 +37,8 @@ export interface ServiceStackProps extends StackProps {
    * and a stream with new and old images (`ecommerce-service preflight`
    * checks); the stack neither creates nor changes it. */
   readonly existingTable?: ExistingTable;
+  /** The default of the TableKeyArn parameter (infra/deployment.json). */
+  readonly tableKeyArn?: string;
 }
 
 export interface ExistingTable {
@@ -93,11 +95,11 @@ export class ServiceStack extends Stack {
       table: this.table,
       fromLatest: props.existingTable !== undefined,
     });
-    // A stack parameter, so the same template serves a table with or
-    // without one; the pipeline passes it on every deploy.
+    // A stack parameter whose default is the committed deployment's key:
+    // the pipeline passes none, so every run keeps what the commit says.
     const tableKeyArn = new CfnParameter(this, 'TableKeyArn', {
       type: 'String',
-      default: '',
+      default: props.tableKeyArn ?? '',
       allowedPattern: '^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$',
       description: 'The customer managed KMS key the served table is encrypted with (a cut-over onto such a '
         + 'table): the task and Pipe roles are granted its use. Empty for an AWS owned or managed key.',

@@ -236,9 +236,10 @@ test('the pipeline tests, builds the image and deploys the committed template', 
   assert.deepEqual(stages.map((s: { Name: string }) => s.Name), ['Source', 'Test', 'Image', 'Deploy']);
   const deploy = stages[3].Actions[0].Configuration;
   assert.equal(deploy.TemplatePath, 'Source::infra/cloudformation/EcommerceService.template.json');
-  // A parameter left out of the overrides would fall back to its default on every deploy.
+  // A parameter left out of the overrides falls back to its default on
+  // every deploy: only TableKeyArn is, whose default is the commit's key.
   assert.deepEqual(Object.keys(parameterOverrides(deploy.ParameterOverrides)).sort(),
-    Object.keys(synthesized.service.Parameters).sort());
+    Object.keys(synthesized.service.Parameters).filter((name) => name !== 'TableKeyArn').sort());
 });
 
 /** A CodePipeline ParameterOverrides value: JSON text that CloudFormation
@@ -391,9 +392,12 @@ test('a -c flag that disagrees with infra/deployment.json stops the synth, and a
   assert.equal(resources(synth().service, 'AWS::DynamoDB::Table').length, 1);
 });
 
-test('a customer managed table key is a parameter that grants the task and Pipe roles, passed by the pipeline', () => {
-  const deployed = synth({ deployment: CUT_OVER });
-  assert.equal(deployed.service.Parameters.TableKeyArn.Default, '');
+test('a customer managed table key is a parameter that grants the task and Pipe roles, its default the committed key', () => {
+  const tableKeyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const deployed = synth({ deployment: { ...CUT_OVER, tableKeyArn } });
+  // The pipeline passes no TableKeyArn: each of its runs keeps this default.
+  assert.equal(deployed.service.Parameters.TableKeyArn.Default, tableKeyArn);
+  assert.throws(() => synth({ deployment: { ...CUT_OVER, tableKeyArn: 'alias/mine' } }), /not a KMS key ARN/);
   const keyPolicies = resources(deployed.service, 'AWS::IAM::Policy').filter(([id]) => id.includes('TableKey'));
   assert.equal(keyPolicies.length, 2);
   for (const [, policy] of keyPolicies) {

@@ -26,8 +26,9 @@ pub struct Principal {
     pub account: AccountId,
     pub groups: Groups,
     /// The address the issuer verified (`email` with `email_verified` true;
-    /// Cognito puts them in ID tokens only), lower-cased. It lets the
-    /// account register that address, and claim a profile that holds it.
+    /// Cognito puts them in ID tokens only), as the issuer wrote it. It lets
+    /// the account register that address, and claim a profile that holds
+    /// it (compared ASCII case aside).
     pub verified_email: Option<String>,
 }
 
@@ -94,6 +95,16 @@ impl Caller {
         self.groups().admin
     }
 
+    /// The account of a customer caller; `None` for staff and with
+    /// `AUTH_MODE=off`, who may see any customer's data.
+    pub fn customer_account(&self) -> Option<&AccountId> {
+        let groups = self.groups();
+        match self {
+            Caller::Authenticated(p) if !groups.admin && !groups.fulfilment => Some(&p.account),
+            _ => None,
+        }
+    }
+
     /// Reading a status queue (orders of every customer): fulfilment and
     /// admins only.
     pub fn may_read_queues(&self) -> bool {
@@ -130,7 +141,10 @@ impl Caller {
         match self {
             Caller::Unauthenticated => true,
             Caller::Authenticated(p) => {
-                p.groups.admin || p.verified_email.as_deref() == Some(email.canonical().as_str())
+                p.groups.admin
+                    || p.verified_email.as_deref().is_some_and(|verified| {
+                        !verified.is_empty() && verified.eq_ignore_ascii_case(email.as_str())
+                    })
             }
         }
     }

@@ -140,12 +140,11 @@ impl Verifier {
         // Only an ID token vouches for an email: an access token's claims
         // describe what it may do, not who the account is.
         let id_token = claims.token_use.as_deref() == Some("id");
-        // Lower-cased as `Email::canonical` and `StoredEmail::canonical` are,
-        // and not held to today's rules: it is compared, never stored.
+        // Not held to today's rules: it is compared (ASCII case aside),
+        // never stored.
         let verified_email = claims
             .email
-            .filter(|_| id_token && claims.email_verified.as_ref().is_some_and(Flag::is_true))
-            .map(|email| email.to_lowercase());
+            .filter(|_| id_token && claims.email_verified.as_ref().is_some_and(Flag::is_true));
         let username = claims
             .username
             .or(claims.cognito_username)

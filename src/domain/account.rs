@@ -34,7 +34,7 @@ pub enum Access {
     /// the profile's email.
     Account {
         account: AccountId,
-        /// The address the token's issuer verified, lower-cased: an ID
+        /// The address the token's issuer verified, as it wrote it: an ID
         /// token's `email` with `email_verified`.
         verified_email: Option<String>,
     },
@@ -53,8 +53,12 @@ impl Access {
     pub fn proves(&self, email: &StoredEmail) -> bool {
         match self {
             Access::Any => false,
+            // ASCII case only: a Unicode fold would let another spelling
+            // (a Kelvin sign for a K) prove someone else's address.
             Access::Account { verified_email, .. } => {
-                verified_email.as_deref() == Some(email.canonical().as_str())
+                verified_email.as_deref().is_some_and(|verified| {
+                    !verified.is_empty() && verified.eq_ignore_ascii_case(email.as_str())
+                })
             }
         }
     }
@@ -74,6 +78,14 @@ mod tests {
         assert!(customer(Some("ann@example.com")).proves(&stored));
         assert!(!customer(Some("ann@example.org")).proves(&stored));
         assert!(!customer(None).proves(&stored));
+        assert!(
+            !customer(Some("\u{212A}ate@example.com"))
+                .proves(&StoredEmail::new("kate@example.com"))
+        );
+        assert!(
+            !customer(Some("")).proves(&StoredEmail::new("")),
+            "no address proves none"
+        );
         assert!(!Access::Any.proves(&stored), "staff act, never claim");
     }
 

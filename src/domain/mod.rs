@@ -68,7 +68,6 @@ from_str_by_parse!(
     OrderStatus,
     PageToken,
     Timestamp,
-    Username,
 );
 
 /// Why a raw value was rejected. `field` is filled in by whoever knows which

@@ -49,7 +49,7 @@ impl QueueToken {
         for _ in 0..shards {
             let position = match reader.byte().ok_or_else(invalid)? {
                 0 => None,
-                kind @ (1 | 2) => Some(reader.position(kind).ok_or_else(invalid)?),
+                kind @ 1..=4 => Some(reader.position(kind).ok_or_else(invalid)?),
                 _ => return Err(invalid()),
             };
             positions.push(position);
@@ -67,17 +67,29 @@ impl QueueToken {
             match position {
                 None => bytes.push(0),
                 Some(position) => {
-                    // 1: a ULID follows, 2: a KSUID (an order the original system placed).
-                    bytes.push(match position.id {
-                        OrderId::Ulid(_) => 1,
-                        OrderId::Ksuid(_) => 2,
+                    let owner = position.owner.canonical();
+                    let owner = owner.as_str().as_bytes();
+                    // 1: a ULID follows, 2: a KSUID (an order the original
+                    // system placed); 3 and 4 the same with an owner's name
+                    // over 255 bytes (the original took any length), whose
+                    // length takes two bytes.
+                    let long = owner.len() > usize::from(u8::MAX);
+                    bytes.push(match (&position.id, long) {
+                        (OrderId::Ulid(_), false) => 1,
+                        (OrderId::Ksuid(_), false) => 2,
+                        (OrderId::Ulid(_), true) => 3,
+                        (OrderId::Ksuid(_), true) => 4,
                     });
                     let micros = position.entered.as_datetime().unix_timestamp_nanos() / 1_000;
                     bytes.extend_from_slice(&(micros as i64).to_be_bytes());
                     bytes.extend_from_slice(&position.id.to_vec());
-                    let owner = position.owner.canonical();
-                    bytes.push(u8::try_from(owner.as_str().len()).unwrap_or(u8::MAX));
-                    bytes.extend_from_slice(owner.as_str().as_bytes());
+                    if long {
+                        let length = u16::try_from(owner.len()).unwrap_or(u16::MAX);
+                        bytes.extend_from_slice(&length.to_be_bytes());
+                    } else {
+                        bytes.push(owner.len() as u8);
+                    }
+                    bytes.extend_from_slice(owner);
                 }
             }
         }
@@ -113,8 +125,13 @@ impl<'a> Reader<'a> {
         let micros = i64::from_be_bytes(self.take(8)?.try_into().ok()?);
         let at =
             time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok()?;
-        let id = OrderId::from_slice(self.take(if kind == 1 { 16 } else { 20 })?)?;
-        let length = usize::from(self.byte()?);
+        let ulid = kind == 1 || kind == 3;
+        let id = OrderId::from_slice(self.take(if ulid { 16 } else { 20 })?)?;
+        let length = if kind <= 2 {
+            usize::from(self.byte()?)
+        } else {
+            usize::from(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+        };
         let owner = std::str::from_utf8(self.take(length)?).ok()?;
         let owner = Username::parse(owner).ok()?;
         // Only the canonical form is ever written.
@@ -155,6 +172,17 @@ mod tests {
     #[test]
     fn round_trips_for_its_own_status() {
         let token = token();
+        let raw = token.encode();
+        assert_eq!(QueueToken::parse(&raw, OrderStatus::Shipped), Ok(token));
+    }
+
+    #[test]
+    fn round_trips_the_longest_name_the_original_could_store() {
+        let mut token = token();
+        let long = "a".repeat(Username::MAX_BYTES);
+        for position in token.positions.iter_mut().flatten() {
+            position.owner = Username::parse(&long).unwrap();
+        }
         let raw = token.encode();
         assert_eq!(QueueToken::parse(&raw, OrderStatus::Shipped), Ok(token));
     }

@@ -20,11 +20,6 @@ impl Username {
                 Self::MAX_BYTES
             )));
         }
-        // U+FFFD is what a lossy decode leaves of bytes that were no UTF-8
-        // (a query string's `%FF`): no stored name can be meant.
-        if raw.contains(char::REPLACEMENT_CHARACTER) {
-            return Err(ParseError::new("is not valid UTF-8"));
-        }
         Ok(Self(raw.to_owned()))
     }
 
@@ -49,6 +44,21 @@ impl Username {
     /// Segments"; the WHATWG URL standard treats `%2e` as `.`).
     pub fn fits_a_path(&self) -> bool {
         !matches!(self.0.as_str(), "." | "..")
+    }
+}
+
+/// A name a caller sends (a path segment, a query parameter, a body field).
+/// A U+FFFD in it is what a lossy decode leaves of bytes that were no UTF-8
+/// (a query string's `%FF`): no stored name can be meant, so it is refused
+/// here, at the edge; a stored name holding one still reads.
+impl std::str::FromStr for Username {
+    type Err = ParseError;
+
+    fn from_str(raw: &str) -> Result<Self, ParseError> {
+        if raw.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(ParseError::new("is not valid UTF-8"));
+        }
+        Self::parse(raw)
     }
 }
 
@@ -140,7 +150,14 @@ mod tests {
             assert!(!username.is_todays(), "{stored:?} is no new name");
         }
         assert!(Username::parse("").is_err());
-        assert!(Username::parse("jo\u{FFFD}hn").is_err(), "a lossy decode");
+        assert!(
+            "jo\u{FFFD}hn".parse::<Username>().is_err(),
+            "a caller's lossy decode"
+        );
+        assert!(
+            Username::parse("jo\u{FFFD}hn").is_ok(),
+            "a stored name reads"
+        );
         assert!(Username::parse(&"a".repeat(Username::MAX_BYTES)).is_ok());
         assert!(Username::parse(&"a".repeat(Username::MAX_BYTES + 1)).is_err());
         assert!(Username::parse("john").unwrap().is_todays());

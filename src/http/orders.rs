@@ -81,7 +81,7 @@ pub struct ListOrdersQuery {
     /// The `nextToken` of the previous page (opaque; the pattern is only
     /// there so that generated clients and fuzzers know its shape).
     #[serde(rename = "nextToken")]
-    #[param(value_type = Option<String>, rename = "nextToken", pattern = r"^[A-Za-z0-9_-]{4,1200}$")]
+    #[param(value_type = Option<String>, rename = "nextToken", pattern = r"^[A-Za-z0-9_-]{4,6000}$")]
     next_token: Option<String>,
 }
 
@@ -295,14 +295,18 @@ pub async fn get_order(
     let order = match &owner {
         Some(owner) => {
             let access = allow(caller.order_access(owner))?;
-            let order = store.order(id, Some(owner)).await?;
+            let order = store.order(id, Some(owner), access.account()).await?;
             store.check_order_access(&order, &access).await?;
             order
         }
         // Found by id alone: someone else's order is reported as not found,
         // so order ids cannot be probed.
         None => {
-            let order = store.order(id, None).await?;
+            let viewer = caller.customer_account();
+            let order = match store.order(id, None, viewer).await {
+                Err(StoreError::Forbidden) => return Err(ApiError::OrderNotFound),
+                found => found?,
+            };
             let access = caller
                 .order_access(&order.owner)
                 .ok_or(ApiError::OrderNotFound)?;

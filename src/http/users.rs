@@ -219,10 +219,10 @@ pub async fn bind_account(
     path: web::Path<String>,
     JsonBody(body): JsonBody<BindAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let username: Username = field("username", Some(path.as_str()))?;
     if !caller.may_bind_accounts() {
         return Err(ApiError::Forbidden);
     }
+    let username: Username = field("username", Some(path.as_str()))?;
     let account: AccountId = field("sub", body.sub)?;
     let user = store.bind_account(&username, &account).await?;
     let message = format!(

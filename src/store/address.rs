@@ -8,7 +8,8 @@ use super::engine::{
 };
 use super::keys;
 use super::ownership::{
-    ClaimedBy, Standing, active_customer_checks, audit_claim, profile_as_read, refused, standing,
+    ClaimedBy, DECISION_ROUNDS, Standing, active_customer_checks, audit_claim, profile_as_read,
+    profile_for, standing,
 };
 use super::records::{self, ADDRESS, LEGACY_ADDRESS, MIGRATED_FROM, SUB, USERNAME};
 use super::{Store, StoreError};
@@ -55,40 +56,50 @@ impl Store {
     /// The edit decided on the profile as read (`item`): who may make it, a
     /// claim with it, and the original system's address at the key the
     /// profile moved from. Written only if the profile is still as read in
-    /// all of that.
+    /// all of that; if it changed meanwhile, decided again on what it is.
     async fn edit_as_read(
         &self,
-        item: Item,
-        mut changes: Changes,
+        mut item: Item,
+        changes: Changes,
         access: &Access,
     ) -> Result<User, StoreError> {
-        let profile = records::user_from_item(&item)?;
-        let standing = standing(&profile, access)?;
-        if let (Standing::MayClaim, Some(account)) = (standing, access.account()) {
-            changes.push(set(SUB, records::account_value(account)));
-        }
-        let key = keys::customer(&profile.username);
-        let condition = profile_as_read(&item);
-        let written = match text(&item, MIGRATED_FROM) {
-            None => self.engine.update(&key, changes, condition).await,
-            Some(moved_from) => {
-                self.edit_moved(&key, &item, moved_from, changes, condition)
-                    .await
-            }
-        };
-        match written {
-            Ok(item) => {
-                let user = records::user_from_item(&item)?;
-                if let (Standing::MayClaim, Some(account)) = (standing, access.account()) {
-                    audit_claim(&user.username, account, ClaimedBy::VerifiedEmail);
+        for _ in 0..DECISION_ROUNDS {
+            let profile = profile_for(&item, access)?;
+            let standing = standing(&profile, access)?;
+            let claim = match (standing, access.account()) {
+                (Standing::MayClaim, Some(account)) => Some(account),
+                _ => None,
+            };
+            let mut changes = changes.clone();
+            changes.extend(claim.map(|account| set(SUB, records::account_value(account))));
+            let key = keys::customer(&profile.username);
+            let condition = profile_as_read(&item);
+            let written = match text(&item, MIGRATED_FROM) {
+                None => self.engine.update(&key, changes, condition).await,
+                Some(moved_from) => {
+                    self.edit_moved(&key, &item, moved_from, changes, condition)
+                        .await
                 }
-                Ok(user)
+            };
+            match written {
+                Ok(edited) => {
+                    if let Some(account) = claim {
+                        audit_claim(&profile.username, account, ClaimedBy::VerifiedEmail);
+                    }
+                    return profile_for(&edited, access);
+                }
+                Err(EngineError::ConditionFailed(failed)) => {
+                    match failed.only().and_then(|f| f.current.clone()) {
+                        Some(current) if records::is_profile(&current) => item = current,
+                        _ => return Err(StoreError::UserNotFound),
+                    }
+                }
+                Err(error) => return Err(error.into()),
             }
-            Err(EngineError::ConditionFailed(failed)) => {
-                Err(refused(failed.only().and_then(|f| f.current.as_ref())))
-            }
-            Err(error) => Err(error.into()),
         }
+        Err(StoreError::Unavailable(anyhow::anyhow!(
+            "the profile kept changing while its address was edited"
+        )))
     }
 
     /// The edit of a profile `migrate` moved from the mixed-case key

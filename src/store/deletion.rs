@@ -9,7 +9,9 @@ use super::engine::{
     WriteOp, set, text,
 };
 use super::keys;
-use super::ownership::{ClaimedBy, Standing, audit_claim, profile_as_read, standing};
+use super::ownership::{
+    ClaimedBy, DECISION_ROUNDS, Standing, audit_claim, profile_as_read, profile_for, standing,
+};
 use super::records::{self, DELETING, SUB, USERNAME};
 use super::{Store, StoreError};
 use crate::domain::{Access, StoredEmail, Username};
@@ -18,10 +20,6 @@ use crate::domain::{Access, StoredEmail, Username};
 /// of 100 items per transaction, less the check that the run still owns
 /// the deletion.
 const DELETE_CHUNK: usize = engine::MAX_TRANSACTION_ITEMS - 1;
-
-/// How often a deletion decides again on a profile that changed between
-/// its read and its mark.
-const DECISION_ROUNDS: usize = 3;
 
 /// A deletion under way: the token it marked the profile with. Every step
 /// is conditioned on the profile still carrying it, so a run that another
@@ -65,7 +63,7 @@ impl Store {
             let Some(item) = current.filter(|item| text(item, USERNAME).is_some()) else {
                 return Err(StoreError::UserNotFound);
             };
-            let profile = records::user_from_item(&item)?;
+            let profile = profile_for(&item, access)?;
             let standing = standing(&profile, access)?;
             let run = |token: &str| DeletionRun {
                 username: username.clone(),

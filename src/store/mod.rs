@@ -117,21 +117,49 @@ impl Store {
         Ok(())
     }
 
+    /// Reads one item as stored, in DynamoDB's JSON form: for tests that
+    /// check what a failed request left. The service never calls it.
+    #[doc(hidden)]
+    pub async fn raw_item(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let key = keys::Key {
+            pk: pk.to_owned(),
+            sk: sk.to_owned(),
+        };
+        Ok(self
+            .engine
+            .get(&key)
+            .await?
+            .as_ref()
+            .map(engine::item_to_json))
+    }
+
     /// Proves the engine answers by reading a key that never exists, and
     /// that the table has what the service needs (as last checked).
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.engine.get(&keys::health_probe()).await?;
-        let findings = self.engine.table_findings().await;
-        if findings.is_empty() {
+        let problems: Vec<String> = self
+            .engine
+            .table_findings()
+            .await
+            .into_iter()
+            .filter(|finding| finding.serving)
+            .map(|finding| finding.problem)
+            .collect();
+        if problems.is_empty() {
             Ok(())
         } else {
-            Err(StoreError::TableNotReady(
-                findings
-                    .into_iter()
-                    .map(|finding| finding.problem)
-                    .collect(),
-            ))
+            Err(StoreError::TableNotReady(problems))
         }
+    }
+
+    /// Checks the table before serving (`Application::build`): what it lacks
+    /// is logged, and kept for readiness and the routes on an index.
+    pub async fn check_table_for_serving(&self) {
+        self.engine.check_table_for_serving().await;
     }
 
     /// What the table lacks, checked now: `ecommerce-service preflight`.

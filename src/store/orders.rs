@@ -8,11 +8,14 @@ use super::engine::{
 use super::idempotency::{self, ScopedKey};
 use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, IdempotentWrite};
 use super::ownership::{
-    Standing, account_of, active_customer_of, belongs_to_profile, refused, standing,
+    Standing, account_of, active_customer_of, belongs_to_profile, order_for, profile_for, refused,
+    standing,
 };
 use super::records::{self, STATUS, SUB, UPDATED_AT, VERSION};
 use super::{Store, StoreError, Written};
-use crate::domain::{Access, NewOrder, Order, OrderId, OrderStatus, StoredStatus, Username};
+use crate::domain::{
+    Access, AccountId, NewOrder, Order, OrderId, OrderStatus, StoredStatus, Username,
+};
 
 /// How often a placement claims an unclaimed profile and tries again.
 const CLAIM_ROUNDS: usize = 3;
@@ -146,7 +149,7 @@ impl Store {
             if !keys::is_customer_sort_key(sk) || !records::is_profile(&item) {
                 return Err(StoreError::UserNotFound);
             }
-            let mut customer = records::user_from_item(&item)?;
+            let mut customer = profile_for(&item, access)?;
             self.own_profile(&customer, access).await?;
             // Claimed just now, if it was nobody's.
             customer.account = customer.account.or_else(|| access.account().cloned());
@@ -212,7 +215,14 @@ impl Store {
     /// consistency for global secondary indexes"), table reads are strongly
     /// consistent, so a move or a deletion just answered is what a read sees.
     /// Checking who may see it is the caller's ([`Store::check_order_access`]).
-    pub async fn order(&self, id: OrderId, owner: Option<&Username>) -> Result<Order, StoreError> {
+    /// `viewer` is a customer caller's account (`None` for staff): an
+    /// unreadable order answers as someone else's to anyone it does not name.
+    pub async fn order(
+        &self,
+        id: OrderId,
+        owner: Option<&Username>,
+        viewer: Option<&AccountId>,
+    ) -> Result<Order, StoreError> {
         let key = match owner {
             Some(owner) => keys::order(owner, id),
             None => {
@@ -239,7 +249,7 @@ impl Store {
             .get(&key)
             .await?
             .ok_or(StoreError::OrderNotFound)?;
-        records::order_from_item(&item)
+        order_for(&item, viewer)
     }
 
     /// Moves an order to `to`. The allowed current statuses are the write's
@@ -261,8 +271,24 @@ impl Store {
             // An order placed without an account: check (or claim) the
             // profile, then move it and record the account on it.
             Err(StoreError::Unclaimed) => {
-                let order = self.order(id, Some(owner)).await?;
-                self.check_order_access(&order, access).await?;
+                let order = self.order(id, Some(owner), access.account()).await?;
+                // Decided before the claim writes: whose it is, then
+                // whether the state machine takes the move at all.
+                let to_claim = self.order_standing(&order, access).await?;
+                let allowed = order.status == to
+                    || order
+                        .status
+                        .known()
+                        .is_some_and(|from| to.allowed_predecessors().contains(&from));
+                if !allowed {
+                    return Err(StoreError::InvalidTransition {
+                        from: order.status,
+                        to,
+                    });
+                }
+                if let Some(profile) = to_claim {
+                    self.claim(&profile, access).await?;
+                }
                 self.try_move(owner, id, to, access, Binding::UnboundOrder)
                     .await
             }
@@ -282,7 +308,7 @@ impl Store {
         let status_check = if from.is_empty() {
             // Nothing moves into `to` (PLACED) from the state machine: only
             // a repeat, or staff repairing another status, is an answer.
-            let current = self.order(id, Some(owner)).await?;
+            let current = self.order(id, Some(owner), access.account()).await?;
             self.check_order_access(&current, access).await?;
             if current.status == to {
                 return Ok(current);
@@ -372,7 +398,7 @@ impl Store {
                 let Some(current) = failed.only().and_then(|f| f.current.as_ref()) else {
                     return Err(StoreError::OrderNotFound);
                 };
-                let current = records::order_from_item(current)?;
+                let current = order_for(current, access.account())?;
                 if let Some(account) = access.account() {
                     match &current.account {
                         Some(theirs) if theirs != account => return Err(StoreError::Forbidden),
@@ -424,16 +450,16 @@ enum Binding {
 fn customer_refusal(current: Option<&Item>, access: &Access) -> StoreError {
     match current {
         Some(item) if records::is_profile(item) && engine::text(item, SUB).is_none() => {
-            let profile = match records::user_from_item(item) {
+            let profile = match profile_for(item, access) {
                 Ok(profile) => profile,
                 Err(unreadable) => return unreadable,
             };
             match standing(&profile, access) {
                 Ok(Standing::MayClaim) => StoreError::Claimable(Box::new(profile)),
-                Ok(Standing::Owns) => refused(current),
+                Ok(Standing::Owns) => refused(current, access),
                 Err(refusal) => refusal,
             }
         }
-        current => refused(current),
+        current => refused(current, access),
     }
 }

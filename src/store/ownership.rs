@@ -46,6 +46,10 @@ pub(super) fn still_claimable(email: &StoredEmail) -> Condition {
     Condition::ExistsAnd(checks)
 }
 
+/// How often a write decided on a read decides again when the item
+/// changed between the two (a claim, a deletion, a concurrent edit).
+pub(super) const DECISION_ROUNDS: usize = 3;
+
 /// The profile is still as `item` was read in everything a write decided
 /// on: not being deleted, the same owner (or none), the same email (a
 /// claim's proof) and the same origin (`migrate`'s move), and readable.
@@ -66,13 +70,38 @@ pub(super) fn profile_as_read(item: &Item) -> Condition {
 
 /// What an item's current state says about a failed customer condition:
 /// gone (or going), unreadable, or someone else's.
-pub(super) fn refused(current: Option<&Item>) -> StoreError {
+pub(super) fn refused(current: Option<&Item>, access: &Access) -> StoreError {
     match current {
-        Some(item) if records::is_profile(item) => match records::user_from_item(item) {
+        Some(item) if records::is_profile(item) => match profile_for(item, access) {
             Ok(_) => StoreError::Forbidden,
             Err(unreadable) => unreadable,
         },
         _ => StoreError::UserNotFound,
+    }
+}
+
+/// A profile as read, for `access`: an item no writer could have written
+/// answers STORED_ITEM_UNREADABLE only to staff or to the account it names;
+/// anyone else gets the refusal they get for others' data, so a broken item
+/// tells a stranger nothing.
+pub(super) fn profile_for(item: &Item, access: &Access) -> Result<User, StoreError> {
+    records::user_from_item(item).map_err(|error| hide_unreadable(item, access.account(), error))
+}
+
+/// An order as read, for a viewer (a customer's account; `None` for staff),
+/// on the same terms as [`profile_for`].
+pub(super) fn order_for(item: &Item, viewer: Option<&AccountId>) -> Result<Order, StoreError> {
+    records::order_from_item(item).map_err(|error| hide_unreadable(item, viewer, error))
+}
+
+fn hide_unreadable(item: &Item, viewer: Option<&AccountId>, error: StoreError) -> StoreError {
+    match (viewer, &error) {
+        (Some(account), StoreError::Unreadable { .. })
+            if text(item, SUB) != Some(account.as_str()) =>
+        {
+            StoreError::Forbidden
+        }
+        _ => error,
     }
 }
 
@@ -164,35 +193,64 @@ impl Store {
                 match failed.only().and_then(|f| f.current.as_ref()) {
                     // Another request of the same account claimed it first.
                     Some(item) if owned_by(item, account) => Ok(()),
-                    current => Err(refused(current)),
+                    current => Err(refused(current, access)),
                 }
             }
             Err(error) => Err(error.into()),
         }
     }
 
-    /// Checks that `order` belongs to `access`. An order placed without an
-    /// account (by an admin, or before accounts were recorded) belongs to
-    /// whoever owns its customer's profile.
+    /// Checks that `order` belongs to `access`, claiming its profile if the
+    /// caller may. An order placed without an account (by an admin, or
+    /// before accounts were recorded) belongs to whoever owns its
+    /// customer's profile.
     pub async fn check_order_access(
         &self,
         order: &Order,
         access: &Access,
     ) -> Result<(), StoreError> {
+        if let Some(profile) = self.order_standing(order, access).await? {
+            self.claim(&profile, access).await?;
+        }
+        Ok(())
+    }
+
+    /// Decides, without writing, whether `order` is `access`'s: `Some` with
+    /// the profile when the caller must claim it first.
+    pub(super) async fn order_standing(
+        &self,
+        order: &Order,
+        access: &Access,
+    ) -> Result<Option<User>, StoreError> {
         let Some(account) = access.account() else {
-            return Ok(());
+            return Ok(None);
         };
         match &order.account {
-            Some(owner) if owner == account => Ok(()),
+            Some(owner) if owner == account => Ok(None),
             Some(_) => Err(StoreError::Forbidden),
             None => {
-                let profile = self.own_profile_of(&order.owner, access).await?;
-                if belongs_to_profile(order, &profile) {
-                    Ok(())
-                } else {
-                    Err(StoreError::Forbidden)
+                let (profile, standing) = self.read_profile(&order.owner, access).await?;
+                if !belongs_to_profile(order, &profile) {
+                    return Err(StoreError::Forbidden);
                 }
+                Ok((standing == Standing::MayClaim).then_some(profile))
             }
+        }
+    }
+
+    /// Reads `username`'s profile and decides what `access` may do with it.
+    async fn read_profile(
+        &self,
+        username: &Username,
+        access: &Access,
+    ) -> Result<(User, Standing), StoreError> {
+        match self.engine.get(&keys::customer(username)).await? {
+            Some(item) if records::is_profile(&item) => {
+                let profile = profile_for(&item, access)?;
+                let standing = standing(&profile, access)?;
+                Ok((profile, standing))
+            }
+            _ => Err(StoreError::UserNotFound),
         }
     }
 
@@ -202,15 +260,12 @@ impl Store {
         username: &Username,
         access: &Access,
     ) -> Result<User, StoreError> {
-        match self.engine.get(&keys::customer(username)).await? {
-            Some(item) if records::is_profile(&item) => {
-                let mut profile = records::user_from_item(&item)?;
-                self.own_profile(&profile, access).await?;
-                profile.account = profile.account.or_else(|| access.account().cloned());
-                Ok(profile)
-            }
-            _ => Err(StoreError::UserNotFound),
+        let (mut profile, standing) = self.read_profile(username, access).await?;
+        if standing == Standing::MayClaim {
+            self.claim(&profile, access).await?;
         }
+        profile.account = profile.account.or_else(|| access.account().cloned());
+        Ok(profile)
     }
 }
 
@@ -240,7 +295,10 @@ pub(crate) fn belongs_to_profile(order: &Order, profile: &crate::domain::User) -
     // cannot be told apart from an earlier account's, and count as its own.
     order.account.is_some()
         || profile.created_at.is_none_or(|registered| {
-            order.placed_at().as_datetime() >= registered.as_datetime() - CLOCK_SKEW_TOLERANCE
+            let earliest = time::Duration::try_from(CLOCK_SKEW_TOLERANCE)
+                .ok()
+                .and_then(|skew| registered.as_datetime().checked_sub(skew));
+            earliest.is_none_or(|earliest| order.placed_at().as_datetime() >= earliest)
         })
 }
 

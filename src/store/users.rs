@@ -5,7 +5,7 @@
 use super::engine::{AttributeCheck, Condition, EngineError, Transaction, WriteOp, set};
 use super::idempotency::{self, ScopedKey};
 use super::keys::{self, IdempotentWrite};
-use super::ownership::{ClaimedBy, audit_claim, owned_by, refused};
+use super::ownership::{ClaimedBy, audit_claim, owned_by, profile_for, refused};
 use super::records::{self, DELETING, SUB, USERNAME};
 use super::{Store, StoreError, Written};
 use crate::domain::{Access, AccountId, NewUser, Timestamp, User, Username};
@@ -73,7 +73,7 @@ impl Store {
 
     pub async fn user(&self, username: &Username, access: &Access) -> Result<User, StoreError> {
         let user = match self.engine.get(&keys::customer(username)).await? {
-            Some(item) if records::is_profile(&item) => records::user_from_item(&item)?,
+            Some(item) if records::is_profile(&item) => profile_for(&item, access)?,
             _ => return Err(StoreError::UserNotFound),
         };
         self.own_profile(&user, access).await?;
@@ -119,7 +119,7 @@ impl Store {
                         records::user_from_item(item)?;
                         Err(StoreError::AlreadyBound)
                     }
-                    current => Err(refused(current)),
+                    current => Err(refused(current, &Access::Any)),
                 }
             }
             Err(error) => Err(error.into()),

@@ -115,17 +115,24 @@ async fn a_fault_after_the_decision_leaves_each_item_as_it_was() {
     let ann = setup.key.sign(&account_claims("ann", "ann-account", &[]));
     let get = reqwest::Method::GET;
 
-    // Each write fails after its decision: a 503, nothing written.
+    // Each write that follows its decision fails: a 503, nothing written.
+    // A claim: the profile is read, then the claim's write fails.
     setup.proxy.arm();
     let (status, body) = setup
         .request(&ann_id, get.clone(), "/users/ann", None)
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a claim: {body}");
+    // An edit: its one-request try is refused (the profile is unclaimed),
+    // the edit is decided on what that returned, and the next write fails.
+    setup.proxy.arm_after(&["UpdateItem"], 1);
     let edit = "/edit-address?username=ann&new_address=2%20Queen%20St";
     let (status, body) = setup
         .request(&ann_id, reqwest::Method::POST, edit, None)
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "an edit: {body}");
+    // A move: its try is refused (the order has no account), the order and
+    // the profile are read and the move decided, and the claim's write fails.
+    setup.proxy.arm_after(&["UpdateItem"], 1);
     let cancel = json!({"username": "ann", "status": "CANCEL"});
     let move_path = format!("/orders/{ANN_ORDER}");
     let (status, body) = setup
@@ -137,6 +144,8 @@ async fn a_fault_after_the_decision_leaves_each_item_as_it_was() {
         )
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a move: {body}");
+    // A deletion: the profile is read and decided, then the mark fails.
+    setup.proxy.arm();
     let (status, body) = setup
         .request(&ann_id, reqwest::Method::DELETE, "/users/ann", None)
         .await;
@@ -146,6 +155,12 @@ async fn a_fault_after_the_decision_leaves_each_item_as_it_was() {
         "a deletion: {body}"
     );
     setup.proxy.disarm();
+    let reads = setup.proxy.count("GetItem");
+    assert!(
+        reads >= 4,
+        "each decided on a read first: {:?}",
+        setup.proxy.counts()
+    );
 
     // As it was: unclaimed (an access token proves nothing), the old
     // address, PLACED, not marked for deletion.

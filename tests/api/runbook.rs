@@ -253,6 +253,7 @@ async fn the_cut_over_runbook_runs_as_written(kind: EngineKind) {
                 "arn:aws:dynamodb:eu-west-1:111122223333:table/{table}/stream/2023-08-21T00:00:00.000"
             ),
         ),
+        ("TABLE_KEY_ARN", String::new()),
         ("CUSTOMER", "ann".to_owned()),
         ("CUSTOMER_SUB", "ann-account".to_owned()),
         ("ADMIN_TOKEN", "unused-with-AUTH_MODE-off".to_owned()),

@@ -73,7 +73,7 @@ impl DynamoDbEngine {
                 .await
                 .with_context(|| format!("cannot create the table {table}"))?;
         }
-        let health = preflight::TableHealth::check(&clients.get(), table, key_arn).await;
+        let health = preflight::TableHealth::new(table, key_arn);
         Ok(Self {
             clients,
             table: table.into(),
@@ -85,6 +85,12 @@ impl DynamoDbEngine {
     /// What the table lacks now (a fresh `DescribeTable`), for `preflight`.
     pub async fn check_table(&self) -> anyhow::Result<Vec<preflight::Finding>> {
         preflight::check(&self.clients.get(), &self.table, self.health.key_arn()).await
+    }
+
+    /// Checks the table for a serving task: what it lacks is kept for
+    /// readiness and the index guards (see `preflight`).
+    pub async fn check_table_for_serving(&self) {
+        self.health.refresh(&self.clients.get()).await;
     }
 
     /// What the table lacked when last checked, for readiness.

@@ -25,13 +25,16 @@ use crate::store::keys::{EXPIRES_AT, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK,
 const RECHECK_AFTER: Duration = Duration::from_secs(30);
 
 /// One thing the table lacks, and the change that gives it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub problem: String,
     pub fix: String,
     /// The index a route cannot query until this is fixed.
-    #[serde(skip)]
     pub index: Option<Index>,
+    /// Requests fail until it is fixed (the keys, an index): `/health/ready`
+    /// says so. The others (the stream, TTL, the key's grant, which the
+    /// readiness probe's own read proves or not) are logged and printed.
+    pub serving: bool,
 }
 
 /// Checks `table`; `key_arn` is the KMS key the deployment grants its roles.
@@ -96,6 +99,7 @@ pub async fn check(
                  (a table has one TTL attribute: disable the other first)"
             ),
             index: None,
+            serving: false,
         });
     }
     encryption(&description, key_arn, &mut findings);
@@ -110,6 +114,7 @@ fn key_schema(table: &str, description: &TableDescription, findings: &mut Vec<Fi
                   whose keys are these"
                 .into(),
             index: None,
+            serving: true,
         });
     }
 }
@@ -140,6 +145,7 @@ fn global_index(
             problem: format!("{name} is missing"),
             fix: create,
             index: Some(index),
+            serving: true,
         });
         return;
     };
@@ -148,6 +154,7 @@ fn global_index(
             problem: format!("{name} is not keyed by {pk} (hash) and {sk} (range)"),
             fix: format!("delete {name} (update-table ... Delete), then: {create}"),
             index: Some(index),
+            serving: true,
         });
     } else if found
         .projection()
@@ -158,6 +165,7 @@ fn global_index(
             problem: format!("{name} does not project ALL attributes"),
             fix: format!("delete {name} (update-table ... Delete), then: {create}"),
             index: Some(index),
+            serving: true,
         });
     } else if found.index_status() != Some(&IndexStatus::Active) {
         let status = found
@@ -170,6 +178,7 @@ fn global_index(
                  --query \"Table.GlobalSecondaryIndexes[?IndexName=='{name}'].IndexStatus\""
             ),
             index: Some(index),
+            serving: true,
         });
     }
 }
@@ -207,6 +216,7 @@ fn stream(table: &str, description: &TableDescription, findings: &mut Vec<Findin
         problem,
         fix,
         index: None,
+        serving: false,
     });
 }
 
@@ -219,16 +229,22 @@ fn encryption(description: &TableDescription, key_arn: Option<&str>, findings: &
         return;
     }
     let table_key = table_key.unwrap_or_default();
+    // DescribeTable names the AWS managed key (aws/dynamodb) as it names a
+    // customer managed one: which it is takes kms:DescribeKey, which the
+    // task may not call. Naming either in the deployment settles it (a
+    // grant on the AWS managed key is harmless).
     findings.push(Finding {
         problem: format!(
-            "the table is encrypted with the KMS key {table_key}, which this deployment does not grant its roles: \
-             with a customer managed key every read and write is refused"
+            "the table is encrypted with the KMS key {table_key}, which this deployment does not name: \
+             if it is a customer managed key, every read and write is refused"
         ),
         fix: format!(
-            "deploy the stack with the parameter TableKeyArn={table_key} \
-             (it grants the task and Pipe roles, and sets TABLE_KEY_ARN)"
+            "put \"tableKeyArn\": \"{table_key}\" in infra/deployment.json and deploy (the stack's \
+             TableKeyArn grants the task and Pipe roles the key and sets TABLE_KEY_ARN); \
+             run preflight with TABLE_KEY_ARN={table_key}"
         ),
         index: None,
+        serving: false,
     });
 }
 
@@ -259,8 +275,9 @@ struct Checked {
 }
 
 impl TableHealth {
-    pub async fn check(client: &Client, table: &str, key_arn: Option<String>) -> Self {
-        let health = Self {
+    /// Not checked yet: nothing is assumed missing until [`Self::refresh`].
+    pub fn new(table: &str, key_arn: Option<String>) -> Self {
+        Self {
             table: table.to_owned(),
             key_arn,
             last: RwLock::new(Checked {
@@ -268,16 +285,15 @@ impl TableHealth {
                 findings: None,
             }),
             refreshing: tokio::sync::Mutex::new(()),
-        };
-        health.refresh(client).await;
-        health
+        }
     }
 
     pub fn key_arn(&self) -> Option<&str> {
         self.key_arn.as_deref()
     }
 
-    async fn refresh(&self, client: &Client) {
+    /// Checks the table now; each thing missing is logged with its fix.
+    pub async fn refresh(&self, client: &Client) {
         let findings = match check(client, &self.table, self.key_arn.as_deref()).await {
             Ok(findings) => {
                 for finding in &findings {
@@ -302,11 +318,11 @@ impl TableHealth {
     }
 
     /// The current findings, checked again first if they are stale and
-    /// name something missing.
+    /// name something requests need.
     pub async fn findings(&self, client: &Client) -> Arc<Vec<Finding>> {
         let last = self.last.read().unwrap_or_else(|e| e.into_inner()).clone();
         let findings = last.findings.unwrap_or_default();
-        if findings.is_empty() || last.at.elapsed() < RECHECK_AFTER {
+        if !findings.iter().any(|f| f.serving) || last.at.elapsed() < RECHECK_AFTER {
             return findings;
         }
         // One check at a time; the others use what it finds.

@@ -326,6 +326,13 @@ impl Engine {
         }
     }
 
+    /// Checks the table for a serving task (the embedded engine's is its own).
+    pub async fn check_table_for_serving(&self) {
+        if let Engine::DynamoDb(engine) = self {
+            engine.check_table_for_serving().await;
+        }
+    }
+
     /// What the table lacked when last checked (refreshed while stale).
     pub async fn table_findings(&self) -> Vec<super::dynamodb::preflight::Finding> {
         match self {
@@ -369,6 +376,21 @@ pub fn item_from_json(
         item.insert(name.clone(), value);
     }
     Ok(item)
+}
+
+/// An item in DynamoDB's JSON form: [`item_from_json`]'s inverse.
+pub fn item_to_json(item: &Item) -> serde_json::Value {
+    let attributes = item
+        .iter()
+        .map(|(name, value)| {
+            let typed = match value {
+                Value::S(text) => serde_json::json!({ "S": text }),
+                Value::N(number) => serde_json::json!({ "N": number }),
+            };
+            (name.clone(), typed)
+        })
+        .collect();
+    serde_json::Value::Object(attributes)
 }
 
 /// Reads a string attribute.

@@ -58,9 +58,16 @@ pub struct AwsProxy {
     pub endpoint: String,
     counts: Arc<Mutex<HashMap<String, usize>>>,
     refused: Arc<Mutex<usize>>,
-    /// The operations `FailWrites` fails now; `None` while disarmed.
-    failing: Arc<Mutex<Option<Vec<&'static str>>>>,
+    failing: Arc<Mutex<Option<Fault>>>,
     operations: &'static [&'static str],
+}
+
+/// What `FailWrites` fails now: these operations, after letting the first
+/// `pass_first` of them through.
+#[derive(Debug, Clone)]
+struct Fault {
+    operations: Vec<&'static str>,
+    pass_first: usize,
 }
 
 struct State {
@@ -70,7 +77,7 @@ struct State {
     answers: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
     counts: Arc<Mutex<HashMap<String, usize>>>,
     refused: Arc<Mutex<usize>>,
-    failing: Arc<Mutex<Option<Vec<&'static str>>>>,
+    failing: Arc<Mutex<Option<Fault>>>,
     outage_began: Mutex<Option<Instant>>,
     /// Transactions seen per item (table, key), for `ConflictFirst`.
     transactions_per_item: Mutex<HashMap<String, usize>>,
@@ -80,7 +87,7 @@ impl AwsProxy {
     pub fn serve(upstream: String, behaviour: Behaviour) -> Self {
         let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let refused: Arc<Mutex<usize>> = Arc::default();
-        let failing: Arc<Mutex<Option<Vec<&'static str>>>> = Arc::default();
+        let failing: Arc<Mutex<Option<Fault>>> = Arc::default();
         let operations = match &behaviour {
             Behaviour::FailWrites { operations } => *operations,
             _ => &[],
@@ -126,7 +133,16 @@ impl AwsProxy {
 
     /// Starts a `FailWrites` fault on these operations only.
     pub fn arm_only(&self, operations: &[&'static str]) {
-        *self.failing.lock().unwrap() = Some(operations.to_vec());
+        self.arm_after(operations, 0);
+    }
+
+    /// Starts a `FailWrites` fault on these operations, after the first
+    /// `pass_first` of them: the write after a decision, not the first.
+    pub fn arm_after(&self, operations: &[&'static str], pass_first: usize) {
+        *self.failing.lock().unwrap() = Some(Fault {
+            operations: operations.to_vec(),
+            pass_first,
+        });
     }
 
     /// Ends a `FailWrites` fault: from now on every request goes through.
@@ -179,14 +195,7 @@ impl State {
                     return reply(200, "application/x-amz-json-1.0", stale.clone());
                 }
             }
-            Behaviour::FailWrites { .. }
-                if self
-                    .failing
-                    .lock()
-                    .unwrap()
-                    .as_ref()
-                    .is_some_and(|failing| failing.contains(&operation.as_str())) =>
-            {
+            Behaviour::FailWrites { .. } if self.fails(&operation) => {
                 return self.refuse(500, INTERNAL_SERVER_ERROR);
             }
             Behaviour::ConflictFirst { n } if operation == "TransactWriteItems" => {
@@ -228,6 +237,22 @@ impl State {
                 .insert(body.to_vec(), bytes.clone());
         }
         reply(status, &content_type, bytes)
+    }
+
+    /// Whether an armed `FailWrites` fault fails this request.
+    fn fails(&self, operation: &str) -> bool {
+        let mut failing = self.failing.lock().unwrap();
+        let Some(fault) = failing.as_mut() else {
+            return false;
+        };
+        if !fault.operations.contains(&operation) {
+            return false;
+        }
+        if fault.pass_first > 0 {
+            fault.pass_first -= 1;
+            return false;
+        }
+        true
     }
 
     /// The cancellation DynamoDB answers when one of the transaction's items

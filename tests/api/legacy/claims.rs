@@ -151,9 +151,14 @@ async fn a_stranger_with_a_legacy_customers_username_gets_nothing_before_or_afte
     assert_refused_blind(&issuer.everything(&stranger).await, "stranger");
     let other_email = issuer.id("ann", "stranger", "mallory@example.org");
     assert_refused_blind(&issuer.everything(&other_email).await, "other email");
-    // Ann's own account, with only an access token, proves nothing either.
+    // Ann's own account, with only an access token, proves nothing either,
+    // nor does an ID token whose email the pool has not verified.
     let ann_access = issuer.access("ann", "ann-account", &[]);
     assert_refused_blind(&issuer.everything(&ann_access).await, "unproven");
+    let mut unverified = id_claims("ann", "ann-account", "ann@example.com");
+    unverified["email_verified"] = json!(false);
+    let unverified = issuer.key.sign(&unverified);
+    assert_refused_blind(&issuer.everything(&unverified).await, "unverified");
 
     // Ann's ID token proves the stored email (letter case aside): her
     // profile, as stored, and it is hers from now on.
