@@ -179,8 +179,9 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
-    /// In JWT mode this fetches the signing keys: a service that cannot
-    /// verify a single token fails at start-up rather than at every request.
+    /// In JWT mode this fetches the signing keys; a service that cannot
+    /// fetch them yet starts all the same and answers 503 to authenticated
+    /// requests until it can (see `jwks`).
     pub async fn build(settings: &AuthSettings) -> anyhow::Result<Self> {
         Ok(match settings {
             AuthSettings::Off => {

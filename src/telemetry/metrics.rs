@@ -317,6 +317,15 @@ pub fn profile_claim(how: &'static str) {
     );
 }
 
+/// A fetch of the issuer's signing keys failed while none was in hand:
+/// authenticated requests answer 503 until one succeeds.
+pub fn signing_keys_unavailable() {
+    record(
+        || vec![("Dependency", "jwks".to_owned())],
+        &[("SigningKeysUnavailable", Unit::Count, Stat::Sum, 1.0)],
+    );
+}
+
 /// Change records a source lost before they were published: expired from
 /// the embedded feed, or trimmed from a stream while the reader was away.
 pub fn changes_lost(source: &'static str, count: usize) {

@@ -14,7 +14,7 @@ use crate::helpers::jwt::{
     CLIENT_ID, Jwks, SigningKey, bearer, claims, id_claims, now, signing_input, spawn_on_with_jwks,
     spawn_with_jwks, sub_of,
 };
-use crate::helpers::{EngineKind, TestApp};
+use crate::helpers::{EngineKind, TestApp, status_and_code};
 
 /// A 401 whose challenge names RFC 6750's error for a refused token.
 async fn assert_unauthorized(app: &TestApp, token: Option<&str>, why: &str) {
@@ -318,6 +318,50 @@ async fn an_unreachable_issuer_at_refresh_keeps_the_known_keys_and_defers_unknow
         assert!(
             Instant::now() < deadline,
             "the rotated key never verified: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The issuer cannot be reached while a task starts (a NAT or Cognito blip
+/// during a deploy): the task starts and is live all the same, every
+/// authenticated request is a 503 to retry (never a 401 that would send
+/// users back to sign in), and the first keys fetched in the background
+/// make it serve, with no restart.
+#[tokio::test]
+async fn a_task_starts_without_its_signing_keys_and_serves_once_they_arrive() {
+    let key = SigningKey::generate("key-1");
+    let jwks = Jwks::serve(vec![key.jwk()]).await;
+    jwks.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let app = spawn_on_with_jwks(EngineKind::Embedded, &jwks, Duration::from_secs(60)).await;
+    assert_eq!(
+        app.get("/health/live").await.status(),
+        StatusCode::OK,
+        "live without keys"
+    );
+    let token = key.sign(&claims("alice", &[]));
+    let send = || bearer(app.client.get(app.url("/users/alice")), &token).send();
+    let refused = send().await.unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(
+        status_and_code(refused).await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE".to_owned()
+        )
+    );
+
+    jwks.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = send().await.unwrap().status();
+        if status == StatusCode::NOT_FOUND {
+            break; // Verified; the store answers that alice does not exist.
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            Instant::now() < deadline,
+            "no keys within 10 s of the issuer's return"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
