@@ -9,6 +9,12 @@ export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
+# The JS tooling (infra/, tests/browser/) runs on Node.js 24, the LTS the
+# pipeline's test stage runs; scripts/node.sh provides it (from the npm
+# registry) where the machine's node is older. Expanded only by the
+# recipes that need it, so `make run` never fetches it.
+WITH_NODE = PATH="$(shell scripts/node.sh):$$PATH"
+
 VENV ?= $(or $(VENV_DIR),.venv)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # `make test` builds every crate once, in the dev profile; every check runs
@@ -53,18 +59,18 @@ python-tools: ## Create the project's Python venv (moto, cfn-lint, hadolint)
 	scripts/python-tools.sh
 
 infra/node_modules: infra/package.json infra/package-lock.json
-	cd infra && npm ci --no-audit --no-fund
+	cd infra && $(WITH_NODE) npm ci --no-audit --no-fund
 	touch infra/node_modules
 
 infra-check: infra/node_modules python-tools ## Type check, assertion tests, cdk-nag, stale templates, cfn-lint
-	cd infra && npm run --silent typecheck
-	cd infra && npm test
-	cd infra && npm run --silent check-templates
+	cd infra && $(WITH_NODE) npm run --silent typecheck
+	cd infra && $(WITH_NODE) npm test
+	cd infra && $(WITH_NODE) npm run --silent check-templates
 	# W3005 only: the ecs-patterns and pipeline constructs emit a redundant DependsOn.
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- infra/cloudformation/*.template.json
 
 infra-synth: infra/node_modules ## Regenerate the committed CloudFormation templates
-	cd infra && npm run --silent synth
+	cd infra && $(WITH_NODE) npm run --silent synth
 
 docker-check: python-tools ## hadolint on the Dockerfile, and the compose file's schema (no engine needed)
 	$(VENV)/bin/hadolint Dockerfile
@@ -87,11 +93,11 @@ contract-test: python-tools build ## schemathesis, every check, against the serv
 	$(VENV)/bin/python tests/contract/run.py $(DEBUG_BIN)
 
 tests/browser/node_modules: tests/browser/package.json tests/browser/package-lock.json
-	cd tests/browser && npm ci --no-audit --no-fund
+	cd tests/browser && $(WITH_NODE) npm ci --no-audit --no-fund
 	touch tests/browser/node_modules
 
 browser-test: tests/browser/node_modules build ## Swagger UI in Debian's headless Chromium, offline (screenshot in target/browser/)
-	cd tests/browser && SERVICE_BINARY=$(abspath $(DEBUG_BIN)) npm test
+	cd tests/browser && $(WITH_NODE) SERVICE_BINARY=$(abspath $(DEBUG_BIN)) npm test
 
 bench: python-tools ## Throughput, latency, CPU and memory per request, start-up, durability, cost per call on each engine (BENCHMARKS.md)
 	cargo build --release --locked --bin ecommerce-service --example bench-dynamodb

@@ -40,6 +40,7 @@ export function buildApp(options: AppOptions = {}): App {
     synthesizer,
     existingTable,
     tableKeyArn: tableKeyOf(deployment),
+    ses: { identityArn: deployment.sesIdentityArn, fromAddress: deployment.sesFromAddress },
   });
   new PipelineStack(app, PIPELINE_STACK, {
     description: 'Optional delivery pipeline: source, test, image, deploy of EcommerceService',

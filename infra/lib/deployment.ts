@@ -17,6 +17,10 @@ export interface Deployment {
   /** The served table's customer managed KMS key, or empty: the default
    * of the stack's TableKeyArn parameter, so every pipeline run keeps it. */
   readonly tableKeyArn?: string;
+  /** A verified SES identity and From address for Cognito's mail, or
+   * empty: defaults of the stack's SesIdentityArn and SesFromAddress. */
+  readonly sesIdentityArn?: string;
+  readonly sesFromAddress?: string;
 }
 
 const STREAM_ARN = /^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table\/([A-Za-z0-9_.-]{3,255})\/stream\/.+$/;
@@ -27,6 +31,8 @@ export function readDeployment(file: string = DEPLOYMENT_FILE): Deployment {
     existingTableName: parsed.existingTableName ?? '',
     existingTableStreamArn: parsed.existingTableStreamArn ?? '',
     tableKeyArn: parsed.tableKeyArn ?? '',
+    sesIdentityArn: parsed.sesIdentityArn ?? '',
+    sesFromAddress: parsed.sesFromAddress ?? '',
   };
 }
 

@@ -25,6 +25,21 @@ export const TARGET_HEALTH_PATH = '/health/live';
  * burst of 5,000 per Region. */
 export const STAGE_THROTTLE = { rateLimit: 2500, burstLimit: 5000 };
 
+/** Per-route throttles within the stage's ("Throttle requests to your HTTP
+ * APIs": route limits apply per route key, the stage's to the rest), so one
+ * flooded route (sign-ups from a script, placements from a runaway client)
+ * cannot spend the whole stage's budget. HTTP APIs throttle per route, not
+ * per caller, and take no WAF: the service's own limits are per caller.
+ * Registration is rare (100 a second is 8.6 million sign-ups a day);
+ * placements get 40 % of the stage. A path with a trailing slash is no
+ * route of these (a route path cannot end in one): it meets the stage's
+ * limit. */
+export const ROUTE_THROTTLES: Record<string, { rateLimit: number; burstLimit: number }> = {
+  'POST /add_user': { rateLimit: 100, burstLimit: 200 },
+  'POST /add-user': { rateLimit: 100, burstLimit: 200 },
+  'POST /orders': { rateLimit: 1000, burstLimit: 2000 },
+};
+
 const ACCESS_LOG_PREFIX = 'alb';
 
 export interface FrontDoorProps {
@@ -77,12 +92,13 @@ export class FrontDoorConstruct extends Construct {
       deregistrationDelay: Duration.seconds(15),
     });
 
+    // No trailing slash: clients append `/add_user`, not `add_user`.
     if (internal) {
-      const { api, stage } = httpApi(this, props, listener, albSecurityGroup);
+      const { api } = httpApi(this, props, listener, albSecurityGroup);
       this.api = api;
-      this.endpoint = stage.url;
+      this.endpoint = api.apiEndpoint;
     } else {
-      this.endpoint = `https://${this.loadBalancer.loadBalancerDnsName}/`;
+      this.endpoint = `https://${this.loadBalancer.loadBalancerDnsName}`;
     }
   }
 }
@@ -129,7 +145,10 @@ function httpApi(
     securityGroups: [linkSecurityGroup],
   });
   const integration = new HttpAlbIntegration('Alb', listener, { vpcLink });
-  const apiLogs = new logs.LogGroup(scope, 'ApiAccessLogs', { retention: logs.RetentionDays.ONE_MONTH });
+  const apiLogs = new logs.LogGroup(scope, 'ApiAccessLogs', {
+    retention: logs.RetentionDays.ONE_MONTH,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
   // A first line: the gateway turns away requests without a valid pool
   // token before they reach the VPC. The service verifies them again.
   const api = new apigw.HttpApi(scope, 'HttpApi', {
@@ -140,8 +159,10 @@ function httpApi(
       jwtAudience: [props.identity.client.userPoolClientId],
     }),
   });
-  // Probes and the API docs stay public, as in the service itself.
-  for (const routePath of ['/', '/health/{proxy+}', '/swagger-ui', '/swagger-ui/{proxy+}', '/api-docs/{proxy+}']) {
+  // Liveness and the API docs stay public. Readiness reads DynamoDB, so it
+  // is no public route: it takes a token like the API (the balancer and the
+  // container's health check ask /health/live, inside the VPC).
+  for (const routePath of ['/', '/health/live', '/swagger-ui', '/swagger-ui/{proxy+}', '/api-docs/{proxy+}']) {
     api.addRoutes({
       path: routePath,
       methods: [apigw.HttpMethod.GET],
@@ -149,13 +170,26 @@ function httpApi(
       authorizer: new apigw.HttpNoneAuthorizer(),
     });
   }
+  // The throttled routes exist as routes of their own (with the default
+  // JWT authorizer), so their route keys can carry limits.
+  const throttled = Object.keys(ROUTE_THROTTLES).flatMap((key) => {
+    const [method, path] = key.split(' ');
+    return api.addRoutes({ path, methods: [method as apigw.HttpMethod], integration });
+  });
   const stage = api.addStage('PublicStage', {
     stageName: '$default',
     autoDeploy: true,
     accessLogSettings: { destination: new apigw.LogGroupLogDestination(apiLogs) },
     throttle: STAGE_THROTTLE,
   });
-  acknowledge(api, 'APIG4', 'Every users and orders route has the Cognito JWT authorizer; only GET on /, /health/*, /swagger-ui and /api-docs is public by design.');
+  const cfnStage = stage.node.defaultChild as apigw.CfnStage;
+  // RouteSettings is free-form JSON to CDK: written as CloudFormation spells it.
+  cfnStage.routeSettings = Object.fromEntries(Object.entries(ROUTE_THROTTLES).map(([key, limits]) => [
+    key, { ThrottlingRateLimit: limits.rateLimit, ThrottlingBurstLimit: limits.burstLimit },
+  ]));
+  // A route key's settings need the route to exist first.
+  for (const route of throttled) stage.node.addDependency(route);
+  acknowledge(api, 'APIG4', 'Every users and orders route has the Cognito JWT authorizer; only GET on /, /health/live, /swagger-ui and /api-docs is public by design.');
   return { api, stage };
 }
 

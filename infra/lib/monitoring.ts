@@ -92,6 +92,16 @@ export class Monitoring extends Construct {
       period: five,
     });
     this.alarm('PipeFailures', pipeFailures, 1, 'The order-changes Pipe failed executions');
+    // A Pipe that stopped (by hand, as the cut-over runbook does, or by
+    // itself after sustained errors: "Amazon EventBridge Pipes error
+    // handling") reports no failures at all: it reports nothing. Orders
+    // placed while the Pipe delivered no event for 15 minutes say so. Both
+    // metrics are absent when there is nothing to count (Pipes metrics are
+    // also best-effort: "Logging and monitoring Amazon EventBridge Pipes"),
+    // so each counts as 0 when missing.
+    const pipeSilent = pipeSilentWhileOrdersArePlaced(queues.pipe.ref, Duration.minutes(15));
+    this.alarm('PipeSilent', pipeSilent, 1, 'Orders were placed but the Pipe delivered no event for 15 minutes (stopped or disabled?)',
+      1, cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, cloudwatch.TreatMissingData.BREACHING);
 
     const throttled = throttleEvents(props.table, five);
     this.alarm('DynamoDbThrottles', throttled, 1, 'DynamoDB throttled requests on the table');
@@ -141,6 +151,36 @@ export class Monitoring extends Construct {
     alarm.addOkAction(new actions.SnsAction(this.topic));
     this.alarms.push(alarm);
   }
+}
+
+/** 1 when the service answered a placement with 201 and the Pipe counted no
+ * event over `period`, else 0. The placements are the service's own EMF
+ * metric (`Requests`, by route and status class; a route with a trailing
+ * slash is its own series). */
+function pipeSilentWhileOrdersArePlaced(pipeName: string, period: Duration): cloudwatch.MathExpression {
+  const placements = (route: string) => new cloudwatch.Metric({
+    namespace: SERVICE_NAMESPACE,
+    metricName: 'Requests',
+    dimensionsMap: { Route: route, StatusClass: '2xx' },
+    statistic: 'Sum',
+    period,
+  });
+  return new cloudwatch.MathExpression({
+    expression: 'IF((FILL(placed, 0) + FILL(placedSlash, 0)) > 0 AND FILL(delivered, 0) == 0, 1, 0)',
+    usingMetrics: {
+      placed: placements('POST /orders'),
+      placedSlash: placements('POST /orders/'),
+      delivered: new cloudwatch.Metric({
+        namespace: 'AWS/EventBridge/Pipes',
+        metricName: 'EventCount',
+        dimensionsMap: { PipeName: pipeName },
+        statistic: 'Sum',
+        period,
+      }),
+    },
+    period,
+    label: 'Orders placed, no Pipe event',
+  });
 }
 
 /** Read plus write throttle events of the table, or of one of its indexes. */

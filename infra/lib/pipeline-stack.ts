@@ -9,8 +9,9 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
 
-/** Debian bookworm with Node.js 20 and Python 3, from ECR Public. */
-export const TEST_IMAGE = 'public.ecr.aws/docker/library/node:20-bookworm';
+/** Debian bookworm with Node.js 24 (an LTS line until April 2028; 20's
+ * support ended on 2026-04-30) and Python 3, from ECR Public. */
+export const TEST_IMAGE = 'public.ecr.aws/docker/library/node:24-bookworm';
 /** The registry tag that holds BuildKit's layer cache. */
 export const BUILD_CACHE_TAG = 'buildcache';
 
@@ -65,7 +66,7 @@ export class PipelineStack extends Stack {
 
     // .ci/run installs Debian's packages (chromium, wrk, docker-compose),
     // which CodeBuild's Ubuntu standard image does not have under those
-    // names: the tests run in Debian bookworm with Node.js 20, pulled from
+    // names: the tests run in Debian bookworm with Node.js 24, pulled from
     // ECR Public (Docker Hub rate-limits anonymous pulls).
     const test = new codebuild.PipelineProject(this, 'Test', {
       description: 'Runs the project test command (bash .ci/run)',
@@ -80,7 +81,7 @@ export class PipelineStack extends Stack {
       encryptionKey: key,
       timeout: Duration.minutes(90),
     });
-    acknowledge(test, 'CB5', '.ci/run needs Debian\'s chromium, wrk and docker-compose packages, which no CodeBuild-provided image offers; the image is the Node.js 20 Debian official image from ECR Public.');
+    acknowledge(test, 'CB5', '.ci/run needs Debian\'s chromium, wrk and docker-compose packages, which no CodeBuild-provided image offers; the image is the Node.js 24 Debian official image from ECR Public.');
     const build = new codebuild.PipelineProject(this, 'ImageBuild', {
       description: 'Builds the linux/arm64 image and pushes it to ECR',
       buildSpec: codebuild.BuildSpec.fromSourceFilename('infra/buildspec/image.yml'),
@@ -100,6 +101,8 @@ export class PipelineStack extends Stack {
       timeout: Duration.minutes(60),
     });
     images.grantPullPush(build);
+    // A re-run of a commit asks whether its image is pushed already.
+    images.grant(build, 'ecr:DescribeImages');
     acknowledge(build, 'CB3', 'Privileged mode is what lets CodeBuild run docker build; only the image project has it.');
 
     const deployRole = new iam.Role(this, 'DeployRole', {
@@ -176,9 +179,10 @@ export class PipelineStack extends Stack {
             actionName: 'Deploy',
             stackName: props.serviceStackName,
             templatePath: source.atPath('infra/cloudformation/EcommerceService.template.json'),
-            // Every parameter of the service template but TableKeyArn: one
-            // left out falls back to its default on each deploy, and
-            // TableKeyArn's default is the committed infra/deployment.json's.
+            // Every parameter of the service template but those whose
+            // default is the committed infra/deployment.json's (TableKeyArn,
+            // SesIdentityArn, SesFromAddress): one left out falls back to
+            // its default on each deploy.
             parameterOverrides: {
               ImageRepository: images.repositoryName,
               ImageTag: image.getParam('image.json', 'ImageTag'),

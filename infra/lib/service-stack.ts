@@ -39,6 +39,8 @@ export interface ServiceStackProps extends StackProps {
   readonly existingTable?: ExistingTable;
   /** The default of the TableKeyArn parameter (infra/deployment.json). */
   readonly tableKeyArn?: string;
+  /** The defaults of the SES parameters (infra/deployment.json). */
+  readonly ses?: { identityArn?: string; fromAddress?: string };
 }
 
 export interface ExistingTable {
@@ -123,8 +125,8 @@ export class ServiceStack extends Stack {
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
     });
-    const identity = new Identity(this, 'Identity');
-    const app = this.taskDefinition.addContainer('app', {
+    const identity = new Identity(this, 'Identity', props.ses);
+    this.taskDefinition.addContainer('app', {
       image: containerImage(this, props.imageSource ?? 'asset'),
       essential: true,
       portMappings: [{ containerPort: CONTAINER_PORT }],
@@ -163,8 +165,9 @@ export class ServiceStack extends Stack {
       stopTimeout: Duration.seconds(SHUTDOWN_TIMEOUT_SECONDS + 10),
       readonlyRootFilesystem: true,
     });
-    const collector = new TraceCollector(this, 'Traces', this.taskDefinition);
-    app.addContainerDependencies({ container: collector.container, condition: ecs.ContainerDependencyCondition.START });
+    // Non-essential and not waited for: the service starts whether or not
+    // the collector does (spans it cannot send are dropped).
+    new TraceCollector(this, 'Traces', this.taskDefinition);
     acknowledge(this.taskDefinition.obtainExecutionRole(), 'IAM5[Resource::*]',
       'ecr:GetAuthorizationToken has no resource scope; image pulls are limited to the image repository.');
     acknowledge(this.taskDefinition, 'ECS2', 'The environment holds only resource names and switches; the service has no secrets (AWS access comes from the task role).');
@@ -210,13 +213,22 @@ export class ServiceStack extends Stack {
       targetGroup: frontDoor.targets,
     });
     // A notification backlog is work too: the consumers run in the tasks.
-    // Scale-out only; the CPU and request policies decide when to scale in.
+    // It is counted in messages waiting to be read (visible), not by the
+    // oldest message's age: while SNS or EventBridge is down, the consumer
+    // hides each message it could not publish until its retry, so the age
+    // grows but the visible count does not, and no task is added for work
+    // nobody can do. One task's consumer publishes about 350 messages a
+    // second at the CPU target (0.3 CPU-seconds a second over the 840 us a
+    // message cost on moto, connection set-up included: BENCHMARKS.md,
+    // "Notifications from a backlog"): a minute of that waiting adds a task,
+    // five minutes two. Scale-out only; the CPU and request policies decide
+    // when to scale in.
     scaling.scaleOnMetric('NotificationBacklog', {
-      metric: notifications.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      metric: notifications.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
       scalingSteps: [
-        { upper: 60, change: 0 },
-        { lower: 60, change: +1 },
-        { lower: 300, change: +2 },
+        { upper: 21_000, change: 0 },
+        { lower: 21_000, change: +1 },
+        { lower: 105_000, change: +2 },
       ],
       adjustmentType: AdjustmentType.CHANGE_IN_CAPACITY,
       cooldown: Duration.minutes(2),

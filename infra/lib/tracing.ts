@@ -1,12 +1,20 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
 
-/** ADOT collector image, pinned: a new version is a reviewed change. */
-const COLLECTOR_IMAGE = 'public.ecr.aws/aws-observability/aws-otel-collector:v0.39.0';
+/** ADOT collector image on ECR Public, pinned: a new version is a reviewed
+ * change. Tasks pull it through the account's own registry (below). */
+const COLLECTOR_REPOSITORY = 'aws-observability/aws-otel-collector';
+const COLLECTOR_TAG = 'v0.39.0';
+/** The account's private registry caches ECR Public under this prefix: a
+ * task pulls the collector from its own account and Region, and ECR Public
+ * is asked only the first time ("Sync an upstream registry with an Amazon
+ * ECR private registry"). Unique to this stack: one rule per prefix. */
+export const PULL_THROUGH_PREFIX = 'ecommerce-ecr-public';
 
 /**
  * The share of new traces sampled (a caller's sampled `traceparent` is
@@ -52,8 +60,26 @@ export class TraceCollector extends Construct {
       retention: logs.RetentionDays.ONE_WEEK,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    const stack = Stack.of(this);
+    const cache = new ecr.CfnPullThroughCacheRule(this, 'EcrPublicCache', {
+      ecrRepositoryPrefix: PULL_THROUGH_PREFIX,
+      upstreamRegistryUrl: 'public.ecr.aws',
+    });
+    const cachedRepository = `${PULL_THROUGH_PREFIX}/${COLLECTOR_REPOSITORY}`;
+    // The first pull imports the image and creates its repository; both are
+    // the puller's rights ("IAM permissions required to sync an upstream
+    // registry"), on this prefix's repositories only.
+    const execution = taskDefinition.obtainExecutionRole();
+    execution.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchImportUpstreamImage', 'ecr:CreateRepository'],
+      resources: [stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${PULL_THROUGH_PREFIX}/*` })],
+    }));
+    execution.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
+    acknowledge(execution, `IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/${PULL_THROUGH_PREFIX}/*]`,
+      'The pull-through cache creates one repository per upstream image under this stack\'s prefix.');
+    const image = `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${cachedRepository}:${COLLECTOR_TAG}`;
     this.container = taskDefinition.addContainer('otel-collector', {
-      image: ecs.ContainerImage.fromRegistry(COLLECTOR_IMAGE),
+      image: ecs.ContainerImage.fromRegistry(image),
       // Losing traces must not take the API down with it.
       essential: false,
       cpu: 64,
@@ -62,6 +88,7 @@ export class TraceCollector extends Construct {
       logging: ecs.LogDrivers.awsLogs({ logGroup: collectorLogs, streamPrefix: 'otel' }),
       readonlyRootFilesystem: true,
     });
+    this.container.node.addDependency(cache);
     taskDefinition.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({
       actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
       resources: ['*'],

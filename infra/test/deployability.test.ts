@@ -1,6 +1,7 @@
 // Classes of defect that the emulator cannot show and AWS refuses: each test
 // holds every instance in the synthesized templates, not one resource.
 import { strict as assert } from 'node:assert';
+import { PULL_THROUGH_PREFIX } from '../lib/tracing';
 import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -28,8 +29,11 @@ test('the execution role can pull every private ECR image its task runs', () => 
     for (const [id, task] of resources(json, 'AWS::ECS::TaskDefinition')) {
       const role = task.Properties.ExecutionRoleArn['Fn::GetAtt'][0];
       const statements = roleStatements(json, role);
+      const covers = (pattern: string, arn: string) =>
+        pattern === arn || (pattern.endsWith('/*') && arn.startsWith(pattern.slice(0, -1)));
       const allows = (action: string, resource: string) => statements.some((s) =>
-        s.Effect === 'Allow' && actionsOf(s).includes(action) && [s.Resource].flat().map(render).includes(resource));
+        s.Effect === 'Allow' && actionsOf(s).includes(action)
+        && [s.Resource].flat().map(render).some((pattern) => covers(pattern, resource)));
       let privateImages = 0;
       for (const container of task.Properties.ContainerDefinitions) {
         const image = render(container.Image);
@@ -40,7 +44,13 @@ test('the execution role can pull every private ECR image its task runs', () => 
         }
         privateImages += 1;
         const repository = `arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/${ecr[1]}`;
-        for (const action of ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer']) {
+        // A pull-through cache's first pull also imports the image and
+        // creates its repository ("IAM permissions required to sync an
+        // upstream registry with an Amazon ECR private registry").
+        const cached = ecr[1].startsWith(`${PULL_THROUGH_PREFIX}/`);
+        const needed = ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer',
+          ...(cached ? ['ecr:BatchImportUpstreamImage', 'ecr:CreateRepository'] : [])];
+        for (const action of needed) {
           assert.ok(allows(action, repository), `${name}: ${id}'s execution role may ${action} on ${repository}`);
         }
         assert.ok(allows('ecr:GetAuthorizationToken', '*'), `${name}: ${id}'s execution role may get an ECR token`);
@@ -178,4 +188,59 @@ test('base images come from registries that do not rate-limit anonymous pulls (n
   }
   const [, testProject] = only(parameterApp.pipeline, 'AWS::CodeBuild::Project', (id) => id.startsWith('Test'));
   assert.match(testProject.Properties.Environment.Image, /^public\.ecr\.aws\//);
+});
+
+// Each buildspec's `aws` calls run with its CodeBuild project's role: every
+// call must be allowed to it (a denied `describe-images` once read as "not
+// pushed yet" and the re-run failed pushing an immutable tag), and no call's
+// failure may be thrown away.
+test('every aws call in a buildspec is allowed to its project\'s role, and none has its failure hidden', () => {
+  const pipeline = synth().pipeline;
+  const projects: [string, string][] = [['Test', 'test.yml'], ['ImageBuild', 'image.yml']];
+  for (const [prefix, file] of projects) {
+    // The commands, not the comments about them.
+    const spec = readFileSync(path.join(__dirname, '..', 'buildspec', file), 'utf8')
+      .split('\n').filter((line) => !line.trim().startsWith('#')).join('\n');
+    const [, project] = only(pipeline, 'AWS::CodeBuild::Project', (id) => id.startsWith(prefix));
+    const role = project.Properties.ServiceRole['Fn::GetAtt'][0];
+    const allowed = roleStatements(pipeline, role).filter((s) => s.Effect === 'Allow').flatMap(actionsOf);
+    const calls = [...spec.matchAll(/\baws ([a-z0-9-]+) ([a-z0-9-]+)/g)];
+    for (const [call, service, command] of calls) {
+      // The CLI's one command that is no API operation of its name.
+      const operation = command === 'get-login-password'
+        ? 'GetAuthorizationToken'
+        : command.split('-').map((word) => word[0].toUpperCase() + word.slice(1)).join('');
+      assert.ok(allowed.includes(`${service}:${operation}`), `${file}: \`${call}\` needs ${service}:${operation}`);
+    }
+    for (const line of spec.split('\n').filter((l) => /\baws /.test(l))) {
+      assert.doesNotMatch(line, /2>\/dev\/null|>\/dev\/null 2>&1|\|\| true/, `${file}: ${line.trim()} hides its failure`);
+    }
+    if (file === 'image.yml') {
+      assert.ok(calls.length >= 2, 'the image build logs in and asks for the commit\'s image');
+      assert.doesNotMatch(spec, /buildx create|moby\/buildkit/, 'no builder image pulled from Docker Hub');
+    }
+  }
+});
+
+// What a failed first create leaves behind is what the README tells an
+// operator to adopt or remove before the next try (README, "When a deploy
+// fails"); everything else goes with the stack.
+test('the resources a stack leaves behind are the ones the README lists', () => {
+  const readme = readFileSync(path.join(REPOSITORY_ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### When a deploy fails'), readme.indexOf('### The pipeline'));
+  const described: Record<string, RegExp> = {
+    'AWS::DynamoDB::Table': /the table \(`EcommerceTable/,
+    'AWS::Cognito::UserPool': /the Cognito user pool/,
+    'AWS::S3::Bucket': /the ALB access-log bucket/,
+  };
+  for (const [name, json] of SERVICE_TEMPLATES) {
+    const retained = Object.values(json.Resources as Record<string, Json>)
+      .filter((resource) => resource.DeletionPolicy === 'Retain')
+      .map((resource) => resource.Type as string);
+    assert.ok(retained.length > 0, name);
+    for (const type of retained) {
+      assert.ok(described[type], `${name}: a retained ${type} the README does not list`);
+      assert.match(section, described[type], `${name}: the README lists the retained ${type}`);
+    }
+  }
 });

@@ -5,11 +5,11 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Template, Match } from 'aws-cdk-lib/assertions';
 import { buildApp, SERVICE_STACK } from '../lib/app';
-import { STAGE_THROTTLE, TARGET_HEALTH_PATH } from '../lib/front-door';
+import { ROUTE_THROTTLES, STAGE_THROTTLE, TARGET_HEALTH_PATH } from '../lib/front-door';
 import { AVAILABILITY_ZONES } from '../lib/network';
 import { ORDER_CHANGE_FILTER } from '../lib/notifications';
 import { TEST_IMAGE } from '../lib/pipeline-stack';
-import { Json, only, resources, synth, template } from './synth';
+import { Json, only, render, resources, synth, template } from './synth';
 
 // Synthesized once, with cdk-nag: a failing rule fails the whole file.
 const synthesized = synth();
@@ -173,14 +173,17 @@ test('an ADOT sidecar takes the spans on loopback and the task role may write th
   const [app, collector] = task.Properties.ContainerDefinitions;
   assert.equal(collector.Name, 'otel-collector');
   assert.equal(collector.Essential, false, 'losing traces must not stop the API');
-  assert.match(collector.Image, /aws-otel-collector:v\d+\.\d+\.\d+$/);
+  // Through the account's own registry (a pull-through cache of ECR Public).
+  assert.match(render(collector.Image), /^\$\{AWS::AccountId\}\.dkr\.ecr\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}\/ecommerce-ecr-public\/aws-observability\/aws-otel-collector:v\d+\.\d+\.\d+$/);
+  service.hasResourceProperties('AWS::ECR::PullThroughCacheRule', { UpstreamRegistryUrl: 'public.ecr.aws' });
   const config = collector.Environment.find((e: { Name: string }) => e.Name === 'AOT_CONFIG_CONTENT').Value;
   assert.match(config, /endpoint: 127\.0\.0\.1:4318/);
   assert.match(config, /exporters: \[awsxray\]/);
   const env = Object.fromEntries(app.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
   assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://127.0.0.1:4318');
   assert.equal(env.METRICS, 'on');
-  assert.deepEqual(app.DependsOn, [{ ContainerName: 'otel-collector', Condition: 'START' }]);
+  // The service starts whether or not the collector does.
+  assert.equal(app.DependsOn, undefined);
   service.hasResourceProperties('AWS::IAM::Policy', {
     PolicyDocument: Match.objectLike({
       Statement: Match.arrayWith([Match.objectLike({
@@ -237,9 +240,10 @@ test('the pipeline tests, builds the image and deploys the committed template', 
   const deploy = stages[3].Actions[0].Configuration;
   assert.equal(deploy.TemplatePath, 'Source::infra/cloudformation/EcommerceService.template.json');
   // A parameter left out of the overrides falls back to its default on
-  // every deploy: only TableKeyArn is, whose default is the commit's key.
+  // every deploy: only those whose default is the committed deployment's.
+  const committed = ['TableKeyArn', 'SesIdentityArn', 'SesFromAddress'];
   assert.deepEqual(Object.keys(parameterOverrides(deploy.ParameterOverrides)).sort(),
-    Object.keys(synthesized.service.Parameters).filter((name) => name !== 'TableKeyArn').sort());
+    Object.keys(synthesized.service.Parameters).filter((name) => !committed.includes(name)).sort());
 });
 
 /** A CodePipeline ParameterOverrides value: JSON text that CloudFormation
@@ -276,7 +280,8 @@ test('a Cognito pool with admin and fulfilment groups; the HTTP API checks its J
     .filter((route: any) => (route.Properties.AuthorizationType ?? 'NONE') === 'NONE')
     .map((route: any) => route.Properties.RouteKey)
     .sort();
-  assert.deepEqual(open, ['GET /', 'GET /api-docs/{proxy+}', 'GET /health/{proxy+}', 'GET /swagger-ui', 'GET /swagger-ui/{proxy+}']);
+  // Readiness reads DynamoDB: no public route (a caller needs a token).
+  assert.deepEqual(open, ['GET /', 'GET /api-docs/{proxy+}', 'GET /health/live', 'GET /swagger-ui', 'GET /swagger-ui/{proxy+}']);
   const task = Object.values(service.findResources('AWS::ECS::TaskDefinition'))[0] as any;
   const environment = task.Properties.ContainerDefinitions[0].Environment;
   assert.deepEqual(environment.find((v: any) => v.Name === 'AUTH_MODE'), { Name: 'AUTH_MODE', Value: 'jwt' });
@@ -314,7 +319,7 @@ test('the VPC link has a security group of its own, and the internal ALB admits 
   }
 });
 
-test('the HTTP API stage\'s burst is at least its rate, within the account defaults', () => {
+test('the HTTP API stage\'s burst is at least its rate, within the account defaults, and flooded routes have limits of their own', () => {
   assert.ok(STAGE_THROTTLE.burstLimit >= STAGE_THROTTLE.rateLimit);
   assert.ok(STAGE_THROTTLE.rateLimit <= 10_000 && STAGE_THROTTLE.burstLimit <= 5_000);
   service.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
@@ -323,6 +328,17 @@ test('the HTTP API stage\'s burst is at least its rate, within the account defau
       ThrottlingBurstLimit: STAGE_THROTTLE.burstLimit,
     }),
   });
+  const [, stage] = only(synthesized.service, 'AWS::ApiGatewayV2::Stage');
+  const routeKeys = Object.values(service.findResources('AWS::ApiGatewayV2::Route'))
+    .map((route: any) => route.Properties.RouteKey);
+  for (const [key, limits] of Object.entries(ROUTE_THROTTLES)) {
+    assert.ok(routeKeys.includes(key), `${key} is a route of its own`);
+    assert.ok(limits.burstLimit >= limits.rateLimit && limits.rateLimit < STAGE_THROTTLE.rateLimit, key);
+    assert.deepEqual(stage.Properties.RouteSettings[key],
+      { ThrottlingRateLimit: limits.rateLimit, ThrottlingBurstLimit: limits.burstLimit });
+  }
+  // The stage waits for the routes its settings name.
+  assert.ok([stage.DependsOn].flat().length >= Object.keys(ROUTE_THROTTLES).length);
 });
 
 test('the app client has no OAuth flows or callbacks, and the Pipe starts at the oldest record', () => {
@@ -345,6 +361,9 @@ test('the pipeline tests on Debian, caches its builds, re-runs a commit, and may
   const imageSpec = readFileSync(path.join(__dirname, '..', 'buildspec', 'image.yml'), 'utf8');
   assert.match(imageSpec, /describe-images/, 'a tag already pushed is reused, not pushed again');
   assert.match(imageSpec, /--cache-from "?type=registry/);
+  // A supported Node.js LTS line (even major, 22 or later).
+  const nodeMajor = Number(/node:(\d+)-bookworm$/.exec(TEST_IMAGE)?.[1]);
+  assert.ok(nodeMajor >= 22 && nodeMajor % 2 === 0, `${TEST_IMAGE} is a supported LTS`);
   const [roleId] = only(synthesized.pipeline, 'AWS::IAM::Role', (id) => id.startsWith('DeployRole'));
   const [inline] = synthesized.pipeline.Resources[roleId].Properties.Policies;
   const actions = inline.PolicyDocument.Statement.flatMap((s: Json) => [s.Action].flat());
@@ -410,4 +429,16 @@ test('a customer managed table key is a parameter that grants the task and Pipe 
   const app = (task.Properties.ContainerDefinitions as Json[]).find((c) => c.Name === 'app');
   const environment = Object.fromEntries((app.Environment as Json[]).map((e) => [e.Name, e.Value]));
   assert.deepEqual(environment.TABLE_KEY_ARN, { Ref: 'TableKeyArn' });
+});
+
+test('Cognito sends its mail through a committed SES identity, or its own sender when there is none', () => {
+  const identityArn = 'arn:aws:ses:eu-west-1:111122223333:identity/example.com';
+  const withSes = synth({ deployment: { ...CUT_OVER, sesIdentityArn: identityArn, sesFromAddress: 'Shop <no-reply@example.com>' } });
+  assert.equal(withSes.service.Parameters.SesIdentityArn.Default, identityArn);
+  const [, pool] = only(withSes.service, 'AWS::Cognito::UserPool');
+  const [condition, ses, own] = pool.Properties.EmailConfiguration['Fn::If'];
+  assert.equal(withSes.service.Conditions[condition]['Fn::Not'][0]['Fn::Equals'][0].Ref, 'SesIdentityArn');
+  assert.deepEqual(ses, { EmailSendingAccount: 'DEVELOPER', SourceArn: { Ref: 'SesIdentityArn' }, From: { Ref: 'SesFromAddress' } });
+  assert.deepEqual(own, { EmailSendingAccount: 'COGNITO_DEFAULT' });
+  assert.equal(synthesized.service.Parameters.SesIdentityArn.Default, '');
 });

@@ -91,15 +91,6 @@ fn split_block(body: &[String]) -> Vec<Line> {
     lines
 }
 
-/// `$NAME` and `"$NAME"` replaced by the test's values.
-fn substitute(text: &str, values: &BTreeMap<&str, String>) -> String {
-    let mut text = text.to_owned();
-    for (name, value) in values {
-        text = text.replace(&format!("${name}"), value);
-    }
-    text
-}
-
 /// The service's table as the original left it: its shapes (the legacy
 /// fixture), in a table that passes pre-flight.
 async fn original_data(kind: EngineKind, table: &str, data_dir: &Path) {
@@ -220,22 +211,61 @@ fn check_static(line: &Line, values: &BTreeMap<&str, String>) {
         for path in words.iter().filter(|w| w.starts_with("infra/")) {
             assert!(Path::new(ROOT).join(path).exists(), "{command}: no {path}");
         }
-    } else if command.starts_with("cat > infra/deployment.json") {
-        let body = substitute(line.heredoc.as_deref().unwrap_or_default(), values);
-        let deployment: BTreeMap<String, String> =
-            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{command}: {e}: {body}"));
-        let committed: BTreeMap<String, String> = serde_json::from_str(
-            &std::fs::read_to_string(Path::new(ROOT).join("infra/deployment.json")).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(
-            deployment.keys().collect::<Vec<_>>(),
-            committed.keys().collect::<Vec<_>>(),
-            "{command}: the keys infra/deployment.json has"
-        );
-        assert_eq!(deployment["existingTableName"], values["ORIGINAL_TABLE"]);
+    } else if command.starts_with("python3 - ") && command.contains("<<") {
+        check_deployment_edit(line, values);
     } else {
         panic!("a runbook command no test runs or checks: {command}");
+    }
+}
+
+/// The runbook's edit of infra/deployment.json, run for real on a copy of
+/// the committed file: the table's keys are set, every other setting stays.
+fn check_deployment_edit(line: &Line, values: &BTreeMap<&str, String>) {
+    let scratch = tempfile::TempDir::new().unwrap();
+    std::fs::create_dir(scratch.path().join("infra")).unwrap();
+    let committed_path = Path::new(ROOT).join("infra/deployment.json");
+    std::fs::copy(
+        &committed_path,
+        scratch.path().join("infra/deployment.json"),
+    )
+    .unwrap();
+    let script = format!(
+        "{}\n{}\nEOF\n",
+        line.command,
+        line.heredoc.as_deref().unwrap_or_default()
+    );
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(scratch.path())
+        .envs(values.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}: {}",
+        line.command,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |path: &Path| -> BTreeMap<String, String> {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let committed = read(&committed_path);
+    let edited = read(&scratch.path().join("infra/deployment.json"));
+    assert_eq!(
+        edited.keys().collect::<Vec<_>>(),
+        committed.keys().collect::<Vec<_>>(),
+        "the keys infra/deployment.json has"
+    );
+    assert_eq!(edited["existingTableName"], values["ORIGINAL_TABLE"]);
+    assert_eq!(
+        edited["existingTableStreamArn"],
+        values["ORIGINAL_STREAM_ARN"]
+    );
+    for (key, value) in &committed {
+        if !["existingTableName", "existingTableStreamArn", "tableKeyArn"].contains(&key.as_str()) {
+            assert_eq!(&edited[key], value, "{key} stays as committed");
+        }
     }
 }
 

@@ -207,6 +207,47 @@ impl Aws {
         seen
     }
 
+    /// What SQS's `StartMessageMoveTask` does with the dead-letter queue
+    /// (moto has no such operation): every message moves back to the queue
+    /// it came from as a new message (a new id and enqueue time, its body as
+    /// it was: "Learn how to configure a dead-letter queue redrive"), and
+    /// leaves the dead-letter queue. Returns how many moved.
+    pub async fn redrive(&self) -> usize {
+        let mut moved = Vec::new();
+        loop {
+            let more = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.dead_letters)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default();
+            if more.is_empty() {
+                break;
+            }
+            for message in more {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.dead_letters)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                moved.push(message);
+            }
+        }
+        let bodies: Vec<String> = moved
+            .iter()
+            .map(|message| message.body().unwrap_or_default().to_owned())
+            .collect();
+        self.send(&bodies).await;
+        bodies.len()
+    }
+
     pub async fn depth(&self, queue: &str) -> u64 {
         let attributes = self
             .sqs

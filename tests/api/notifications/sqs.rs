@@ -94,6 +94,38 @@ async fn a_message_that_cannot_be_published_is_kept_until_it_reaches_the_dlq() {
     assert_eq!(service.terminate().code(), Some(0));
 }
 
+/// The README's redrive runbook: once what made the consumer fail is fixed
+/// (here, the topic it was given did not exist), the dead-letter queue's
+/// messages moved back to the queue (StartMessageMoveTask) are published
+/// like any other, with the event id their change always had.
+#[tokio::test]
+async fn a_dead_lettered_message_redriven_after_the_fix_is_published() {
+    let aws = Aws::new().await;
+    let data_dir = TempDir::new().unwrap();
+    let missing_topic = format!("{}-missing", aws.topic_arn);
+    let broken = aws.start_service_with(&data_dir, &missing_topic, QUICK_RETRY);
+    let (order, insert) = with_new_order(INSERT);
+    aws.send(std::slice::from_ref(&insert)).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while aws.depth(&aws.dead_letters).await == 0 {
+        assert!(Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(broken.terminate().code(), Some(0));
+
+    let fixed = aws.start_service(&data_dir, &aws.topic_arn);
+    assert_eq!(aws.redrive().await, 1);
+    let notified = aws
+        .collect_until(&aws.topic_inbox, |seen| !seen.is_empty())
+        .await;
+    let event = json(&notified[0]);
+    assert_eq!(event["orderId"], order.as_str());
+    assert_eq!(event["eventType"], "OrderPlaced");
+    aws.wait_until_drained(&aws.changes).await;
+    assert_eq!(aws.depth(&aws.dead_letters).await, 0);
+    assert_eq!(fixed.terminate().code(), Some(0));
+}
+
 #[tokio::test]
 async fn a_malformed_message_goes_to_the_dlq_without_holding_up_the_rest() {
     let aws = Aws::new().await;
