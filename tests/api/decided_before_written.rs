@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::helpers::aws_proxy::{AwsProxy, Behaviour};
 use crate::helpers::jwt::{CLIENT_ID, ISSUER, Jwks, SigningKey, account_claims, bearer, id_claims};
 use crate::helpers::process::{Running, start_on_dynamodb};
-use crate::helpers::{EMULATOR_TIMEOUTS, moto_endpoint, status_and_json};
+use crate::helpers::{EMULATOR_TIMEOUTS, dynamodb_endpoint, status_and_json};
 
 fn s(value: &str) -> Value {
     json!({ "S": value })
@@ -72,7 +72,7 @@ async fn a_fault_after_the_decision_leaves_each_item_as_it_was() {
     let key = SigningKey::generate("key-1");
     let jwks = Jwks::serve(vec![key.jwk()]).await;
     let proxy = AwsProxy::serve(
-        moto_endpoint(),
+        dynamodb_endpoint(),
         Behaviour::FailWrites {
             operations: &["UpdateItem", "TransactWriteItems"],
         },

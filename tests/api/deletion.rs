@@ -156,7 +156,7 @@ async fn a_lookup_by_id_alone_sees_a_move_and_a_deletion_at_once(engine: EngineK
         // Through a proxy whose GSI1 answers never change, as a lagging
         // index's may not for a while.
         EngineKind::DynamoDb => {
-            let index = AwsProxy::serve(crate::helpers::moto_endpoint(), Behaviour::StaleIndex);
+            let index = AwsProxy::serve(crate::helpers::dynamodb_endpoint(), Behaviour::StaleIndex);
             let data_dir = tempfile::TempDir::new().unwrap();
             let (service, _) =
                 crate::helpers::process::start_on_dynamodb(&data_dir, &index.endpoint, &[]);

@@ -29,6 +29,43 @@ fn compose_sets_only_variables_the_service_reads() {
     }
 }
 
+/// `make run-dynamodb` is the compose path without Docker: the same app
+/// environment, the emulators on this machine's ports instead of the
+/// compose network's hosts.
+#[test]
+fn make_run_dynamodb_serves_with_the_compose_environment() {
+    let compose: serde_norway::Value =
+        serde_norway::from_str(include_str!("../../docker-compose.yml")).expect("valid YAML");
+    let compose: std::collections::BTreeMap<String, String> =
+        compose["services"]["app"]["environment"]
+            .as_mapping()
+            .expect("the app service has an environment mapping")
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    serde_norway::Value::String(text) => text.clone(),
+                    other => panic!("{name:?} is not a quoted string: {other:?}"),
+                };
+                let local = match value.as_str() {
+                    "http://dynamodb:8000" => "$DYNAMODB_LOCAL_ENDPOINT".to_owned(),
+                    "http://aws:5000" => "$MOTO_ENDPOINT".to_owned(),
+                    _ => value,
+                };
+                (name.as_str().unwrap().to_owned(), local)
+            })
+            .collect();
+    let script: std::collections::BTreeMap<String, String> =
+        include_str!("../../scripts/compose-environment.sh")
+            .lines()
+            .filter_map(|line| line.strip_prefix("export "))
+            .map(|assignment| {
+                let (name, value) = assignment.split_once('=').expect("NAME=value");
+                (name.to_owned(), value.trim_matches('"').to_owned())
+            })
+            .collect();
+    assert_eq!(script, compose);
+}
+
 #[test]
 fn the_infra_task_sets_only_variables_the_service_reads() {
     let template: serde_json::Value = serde_json::from_str(include_str!(

@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::process::start_on_dynamodb;
-use crate::helpers::{EngineKind, error_code, moto_endpoint, spawn_app, status_and_json};
+use crate::helpers::{EngineKind, dynamodb_endpoint, error_code, spawn_app, status_and_json};
 
 // Transport-level errors are decided before the engine is reached, so one
 // engine suffices here.
@@ -195,8 +195,11 @@ async fn headers_over_16_kib_in_total_are_a_431() {
 #[tokio::test]
 async fn an_internal_fault_is_a_500_that_leaks_nothing_and_is_logged() {
     let data_dir = tempfile::TempDir::new().unwrap();
-    let (service, table) =
-        start_on_dynamodb(&data_dir, &moto_endpoint(), &[("CREATE_TABLE", "false")]);
+    let (service, table) = start_on_dynamodb(
+        &data_dir,
+        &dynamodb_endpoint(),
+        &[("CREATE_TABLE", "false")],
+    );
 
     let response = service.api().get("/users/john").await;
     let (status, body) = status_and_json(response).await;

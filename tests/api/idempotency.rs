@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::aws_proxy::{AwsProxy, Behaviour};
 use crate::helpers::process::start_on_dynamodb;
-use crate::helpers::{Api, EngineKind, moto_endpoint, spawn_app, status_and_json};
+use crate::helpers::{Api, EngineKind, dynamodb_endpoint, spawn_app, status_and_json};
 use crate::on_both_engines;
 
 on_both_engines!(
@@ -100,7 +100,7 @@ async fn twenty_racing_requests_with_one_key_place_one_order(engine: EngineKind)
 /// `TransactionConflict`, so the racers' retries decide the race.
 #[tokio::test]
 async fn twenty_racers_with_one_key_through_transaction_conflicts_place_one_order() {
-    let proxy = AwsProxy::serve(moto_endpoint(), Behaviour::ConflictFirst { n: 2 });
+    let proxy = AwsProxy::serve(dynamodb_endpoint(), Behaviour::ConflictFirst { n: 2 });
     let data_dir = tempfile::TempDir::new().unwrap();
     let (service, _) = crate::helpers::process::start_on_dynamodb(&data_dir, &proxy.endpoint, &[]);
 
@@ -163,7 +163,7 @@ async fn a_registration_retried_with_its_key_is_answered_not_refused(engine: Eng
 #[tokio::test]
 async fn a_table_the_service_creates_expires_idempotency_records() {
     let data_dir = tempfile::TempDir::new().unwrap();
-    let (service, table) = start_on_dynamodb(&data_dir, &moto_endpoint(), &[]);
+    let (service, table) = start_on_dynamodb(&data_dir, &dynamodb_endpoint(), &[]);
 
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()

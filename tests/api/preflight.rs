@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::process::{BINARY, start_with};
-use crate::helpers::{moto_endpoint, status_and_code, status_and_json, unique};
+use crate::helpers::{dynamodb_endpoint, status_and_code, status_and_json, unique};
 
 /// A table as the original's Terraform made it: its keys, a stream of
 /// `view`, and nothing else (no GSI1, no GSI2, no TTL).
@@ -60,7 +60,7 @@ fn preflight(settings: &[(&str, &str)]) -> (i32, String) {
     let output = Command::new(BINARY)
         .arg("preflight")
         .envs(settings.iter().copied())
-        .env("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint())
         .output()
         .expect("preflight runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -93,7 +93,7 @@ async fn preflight_names_each_thing_the_table_lacks_with_its_fix_and_fails() {
             ("TABLE_NAME", own.as_str()),
             ("CREATE_TABLE", "true"),
         ])
-        .env("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint())
         .output()
         .unwrap();
     assert_eq!(
@@ -115,7 +115,7 @@ async fn preflight_names_each_thing_the_table_lacks_with_its_fix_and_fails() {
 async fn a_service_on_a_table_without_its_indexes_is_not_ready_and_answers_503_not_500() {
     let table = original_table(StreamViewType::NewAndOldImages).await;
     let data_dir = tempfile::TempDir::new().unwrap();
-    let endpoint = moto_endpoint();
+    let endpoint = dynamodb_endpoint();
     let service = start_with(
         &data_dir,
         &[

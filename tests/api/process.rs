@@ -112,7 +112,7 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
         &data_dir,
         &[
             ("STORE", "dynamodb"),
-            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),

@@ -31,7 +31,7 @@ on_both_engines!(
 /// already made a 200 with the order as it is.
 #[tokio::test]
 async fn a_lagging_index_shows_a_moved_order_in_its_old_queue_and_moves_stay_honest() {
-    let stale = AwsProxy::serve(crate::helpers::moto_endpoint(), Behaviour::StaleIndex);
+    let stale = AwsProxy::serve(crate::helpers::dynamodb_endpoint(), Behaviour::StaleIndex);
     let data_dir = tempfile::TempDir::new().unwrap();
     let (service, _) = crate::helpers::process::start_on_dynamodb(
         &data_dir,
@@ -282,10 +282,13 @@ async fn forged_foreign_and_malformed_queue_requests_are_refused(engine: EngineK
 /// a second run finds nothing to do.
 #[tokio::test]
 async fn backfill_queues_puts_orders_from_before_the_index_on_their_queue_once() {
-    let moto = crate::helpers::moto_endpoint();
+    let endpoint = crate::helpers::dynamodb_endpoint();
     let data_dir = tempfile::TempDir::new().unwrap();
-    let (service, table) =
-        crate::helpers::process::start_on_dynamodb(&data_dir, &moto, &[("QUEUE_SETTLE_MS", "0")]);
+    let (service, table) = crate::helpers::process::start_on_dynamodb(
+        &data_dir,
+        &endpoint,
+        &[("QUEUE_SETTLE_MS", "0")],
+    );
     let app = service.api();
     app.given_user("ivy").await;
     let id = app.given_order("ivy").await;
@@ -308,7 +311,7 @@ async fn backfill_queues_puts_orders_from_before_the_index_on_their_queue_once()
             .env("RUST_LOG", "error")
             .env("STORE", "dynamodb")
             .env("TABLE_NAME", &table)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &moto)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
             .env("DATA_DIR", data_dir.path())
             .output()
             .expect("the binary runs");
@@ -342,7 +345,7 @@ async fn on_dynamodb_an_order_joins_its_queue_once_it_has_settled() {
     let data_dir = tempfile::TempDir::new().unwrap();
     let (service, _) = crate::helpers::process::start_on_dynamodb(
         &data_dir,
-        &crate::helpers::moto_endpoint(),
+        &crate::helpers::dynamodb_endpoint(),
         &[("QUEUE_SETTLE_MS", "1500")],
     );
     let app = service.api();

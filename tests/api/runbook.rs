@@ -14,7 +14,7 @@ use ecommerce_service::config::StoreSettings;
 use serde_json::Value;
 
 use crate::helpers::process::{BINARY, start_with};
-use crate::helpers::{EMULATOR_TIMEOUTS, EngineKind, moto_endpoint, unique};
+use crate::helpers::{EMULATOR_TIMEOUTS, EngineKind, dynamodb_endpoint, unique};
 use crate::on_both_engines;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -290,7 +290,7 @@ async fn the_cut_over_runbook_runs_as_written(kind: EngineKind) {
         ("DATA_DIR", data_dir.path().display().to_string()),
     ]);
     if kind == EngineKind::DynamoDb {
-        values.insert("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint());
+        values.insert("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint());
     }
     let mut migrations = Vec::new();
     let mut curls = 0;

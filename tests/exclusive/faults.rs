@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use crate::helpers::process::{Running, start_with};
-use crate::helpers::{http_client, moto_endpoint, status_and_json, unique};
+use crate::helpers::{dynamodb_endpoint, http_client, status_and_json, unique};
 
 /// Per attempt, and per DynamoDB call with its retries (the service's budget).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -157,8 +157,9 @@ async fn forward(client: TcpStream, upstream: SocketAddr, mut faults: watch::Rec
     }
 }
 
-fn moto_address() -> SocketAddr {
-    let endpoint = moto_endpoint();
+/// DynamoDB Local's address: the faults stand between a task and it.
+fn dynamodb_address() -> SocketAddr {
+    let endpoint = dynamodb_endpoint();
     let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
     std::net::ToSocketAddrs::to_socket_addrs(authority)
         .unwrap()
@@ -178,7 +179,7 @@ fn start_behind(proxy: &FaultProxy, data_dir: &TempDir) -> Running {
             ("STORE", "dynamodb"),
             ("CREATE_TABLE", "true"),
             ("TABLE_NAME", &table),
-            ("AWS_ENDPOINT_URL", &proxy.endpoint()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &proxy.endpoint()),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -200,7 +201,7 @@ struct Behind {
 
 impl Behind {
     async fn with_user(username: &str) -> Self {
-        let proxy = FaultProxy::start(moto_address()).await;
+        let proxy = FaultProxy::start(dynamodb_address()).await;
         let data_dir = TempDir::new().unwrap();
         let running = start_behind(&proxy, &data_dir);
         let address = running.address.clone();

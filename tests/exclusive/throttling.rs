@@ -82,7 +82,7 @@ async fn answers_503_after_bounded_retries(error: &'static str) {
         &data_dir,
         &[
             ("STORE", "dynamodb"),
-            ("AWS_ENDPOINT_URL", &fake.endpoint),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &fake.endpoint),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),

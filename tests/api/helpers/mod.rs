@@ -96,6 +96,15 @@ pub fn moto_endpoint() -> String {
     )
 }
 
+/// Amazon's DynamoDB Local: the DynamoDB (and DynamoDB Streams) of the
+/// suite. Its half of the suite needs it and fails, never skips, without.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("DYNAMODB_LOCAL_ENDPOINT").expect(
+        "DYNAMODB_LOCAL_ENDPOINT is not set: run the suite with `make test` (or \
+         scripts/with-moto.sh scripts/with-dynamodb-local.sh cargo test), which starts DynamoDB Local",
+    )
+}
+
 /// A listener on a free loopback port for a fake server, and its base URL.
 pub fn loopback() -> (std::net::TcpListener, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -136,8 +145,10 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
             (store, Some(dir))
         }
         EngineKind::DynamoDb => {
-            moto_endpoint();
-            // A table of its own keeps each test isolated on the shared emulator.
+            dynamodb_endpoint();
+            // A table of its own keeps each test isolated on the shared
+            // DynamoDB Local (the app's SDK finds it through
+            // AWS_ENDPOINT_URL_DYNAMODB, which the script sets).
             let table_name = format!("test-{}", ulid::Ulid::generate());
             let store = StoreSettings::DynamoDb {
                 table_name,

@@ -12,7 +12,7 @@ use tempfile::TempDir;
 use super::fixture::{self, *};
 use super::listing;
 use crate::helpers::process::{self, BINARY};
-use crate::helpers::{EMULATOR_TIMEOUTS, EngineKind, moto_endpoint, status_and_json, unique};
+use crate::helpers::{EMULATOR_TIMEOUTS, EngineKind, dynamodb_endpoint, status_and_json, unique};
 use crate::on_both_engines;
 
 on_both_engines!(a_killed_migration_continues_from_its_checkpoint_and_ends_complete);
@@ -27,7 +27,7 @@ fn engine_env(kind: EngineKind, data_dir: &TempDir, table: &str) -> Vec<(String,
         env.extend([
             ("STORE".to_owned(), "dynamodb".to_owned()),
             ("TABLE_NAME".to_owned(), table.to_owned()),
-            ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), moto_endpoint()),
+            ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), dynamodb_endpoint()),
         ]);
     }
     env

@@ -1,6 +1,7 @@
 //! The table's stream read by the service itself (the `dynamodb-streams`
-//! source): against moto, and against a fake that does what moto cannot
-//! (empty pages, splits, trimmed records, a failing shard).
+//! source): against DynamoDB Local (with SNS and EventBridge on moto), and
+//! against a fake that does what no emulator does (empty pages, splits,
+//! trimmed records, a failing shard).
 
 use std::time::Duration;
 
@@ -11,13 +12,13 @@ use tempfile::TempDir;
 use crate::helpers::aws::{Aws, json};
 use crate::helpers::aws_proxy::{AwsProxy, Behaviour};
 use crate::helpers::fake_streams::{End, FakeStreams, Page, Shard, order_insert};
-use crate::helpers::moto_endpoint;
 use crate::helpers::process::start_with;
+use crate::helpers::{dynamodb_endpoint, moto_endpoint};
 
 #[tokio::test]
 async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
     let aws = Aws::new().await;
-    let endpoint = moto_endpoint();
+    let (moto, dynamodb) = (moto_endpoint(), dynamodb_endpoint());
     let table = format!(
         "streams-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
@@ -30,7 +31,9 @@ async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
             ("NOTIFICATIONS_SOURCE", source.to_owned()),
             ("ORDER_TOPIC_ARN", aws.topic_arn.clone()),
             ("EVENT_BUS_NAME", aws.bus.clone()),
-            ("AWS_ENDPOINT_URL", endpoint.clone()),
+            ("AWS_ENDPOINT_URL", moto.clone()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.clone()),
+            ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", dynamodb.clone()),
         ]
     };
     let start = |source| {
@@ -258,14 +261,15 @@ async fn the_reader_follows_empty_pages_splits_failures_and_trims() {
         .await
         .unwrap();
 
-    let endpoint = moto_endpoint();
+    let (moto, dynamodb_local) = (moto_endpoint(), dynamodb_endpoint());
     let service = start_with(
         &TempDir::new().unwrap(),
         &[
             ("STORE", "dynamodb"),
             ("TABLE_NAME", &table),
             ("NOTIFICATIONS_SOURCE", "dynamodb-streams"),
-            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_ENDPOINT_URL", &moto),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_local),
             ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &streams.endpoint),
             ("METRICS", "on"),
             ("METRICS_INTERVAL", "1"),
@@ -325,7 +329,8 @@ async fn the_reader_follows_empty_pages_splits_failures_and_trims() {
 /// count as work: an idle reader sleeps between passes and writes nothing.
 #[tokio::test]
 async fn an_idle_reader_writes_no_checkpoints_and_sleeps() {
-    let proxy = AwsProxy::serve(moto_endpoint(), Behaviour::Pass);
+    // DynamoDB Local speaks both DynamoDB and DynamoDB Streams on one port.
+    let proxy = AwsProxy::serve(dynamodb_endpoint(), Behaviour::Pass);
     let table = format!("idle-{}", ulid::Ulid::generate().to_string().to_lowercase());
     let service = start_with(
         &TempDir::new().unwrap(),
@@ -334,7 +339,8 @@ async fn an_idle_reader_writes_no_checkpoints_and_sleeps() {
             ("CREATE_TABLE", "true"),
             ("TABLE_NAME", &table),
             ("NOTIFICATIONS_SOURCE", "dynamodb-streams"),
-            ("AWS_ENDPOINT_URL", &proxy.endpoint),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &proxy.endpoint),
+            ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &proxy.endpoint),
         ],
     );
     service.api().given_user("john").await;
@@ -361,7 +367,7 @@ async fn an_idle_reader_writes_no_checkpoints_and_sleeps() {
         0,
         "no checkpoint written while idle: {after:?}"
     );
-    // One pass a second, a couple of GetRecords each on moto's one shard.
+    // One pass a second, a couple of GetRecords each on the table's one shard.
     assert!(
         during("GetRecords") <= 12,
         "{} GetRecords in 4 s: {after:?}",
