@@ -53,6 +53,7 @@ impl Application {
                 .app_data(http::path_config())
                 .configure(|config| http::configure(config, document.clone()))
                 .default_service(web::to(http::route_not_found))
+                .wrap(from_fn(http::limits::storage_budget))
                 .wrap(from_fn(http::limits::header_size))
                 .wrap(from_fn(crate::telemetry::request_id::echo))
                 .wrap(TracingLogger::<RequestSpan>::new())

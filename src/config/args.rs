@@ -55,14 +55,23 @@ pub struct MigrateArgs {
     /// At most this many item writes a second, across all segments (0: no limit).
     #[arg(long, default_value_t = 250)]
     pub max_writes_per_second: u32,
-    /// Parallel scan segments on DynamoDB (the embedded engine has one).
-    /// An interrupted run resumes only with the same number.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// Parallel scan segments on DynamoDB (the embedded engine has one), at
+    /// most 64. An interrupted run resumes only with the same number.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SEGMENTS)))]
     pub segments: u32,
     /// Milliseconds between progress lines when stderr is not a terminal.
     #[arg(long, default_value_t = 5_000, hide = true)]
     pub progress_interval_ms: u64,
 }
+
+/// `migrate --segments`' bound. DynamoDB takes up to 1,000,000, but every
+/// segment of one process is a task holding a scan page in memory, reads
+/// its checkpoint when a run resumes and writes it after every page, while
+/// all of them share one write rate (`--max-writes-per-second`, 250 by
+/// default): past a few dozen, more segments add checkpoint writes and
+/// memory, not speed. 64 also covers AWS's starting point of one segment
+/// per 2 GB ("Parallel scan", DynamoDB Developer Guide) up to a 128 GB table.
+pub const MAX_SEGMENTS: u32 = 64;
 
 /// The settings, as environment variables (or the matching flags).
 #[derive(Debug, Clone, clap::Args)]
@@ -97,11 +106,13 @@ pub struct SettingsArgs {
     #[arg(long, env = "DYNAMODB_TIMEOUT_MS", default_value = "8000", value_parser = milliseconds, global = true)]
     pub dynamodb_timeout_ms: Duration,
     /// Milliseconds an order must have been in its status before the work
-    /// queue (`GET /orders?status=`) shows it, on DynamoDB: its index lags
-    /// the table, so a younger entry could still be overtaken by an older
-    /// one and a page walk would pass it by.
-    #[arg(long, env = "QUEUE_SETTLE_MS", default_value = "2000", value_parser = milliseconds_or_zero, global = true)]
-    pub queue_settle_ms: Duration,
+    /// queue (`GET /orders?status=`) shows it, on DynamoDB: a write may land
+    /// up to DYNAMODB_TIMEOUT_MS after its order's place was stamped, and
+    /// the index lags the table, so a younger entry could still be
+    /// overtaken by an older one and a page walk would pass it by. At least
+    /// DYNAMODB_TIMEOUT_MS; by default that plus 2000 for the index's lag.
+    #[arg(long, env = "QUEUE_SETTLE_MS", value_parser = milliseconds_or_zero, global = true)]
+    pub queue_settle_ms: Option<Duration>,
     /// Log lines as JSON or for people.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,

@@ -15,7 +15,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches};
 
 use args::{AuthMode, PublisherKind, SettingsArgs, SourceKind, StoreKind, Toggle};
-pub use args::{Cli, Command, LogFormat, MigrateArgs};
+pub use args::{Cli, Command, LogFormat, MAX_SEGMENTS, MigrateArgs};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -265,16 +265,19 @@ pub fn validate(args: SettingsArgs) -> Result<Settings, ConfigError> {
         StoreKind::Embedded => StoreSettings::Embedded {
             data_dir: args.data_dir.clone(),
         },
-        StoreKind::Dynamodb => StoreSettings::DynamoDb {
-            table_name: args.table_name.clone(),
-            create_table: args.create_table,
-            timeouts: DynamoDbTimeouts {
+        StoreKind::Dynamodb => {
+            let timeouts = DynamoDbTimeouts {
                 attempt: args.dynamodb_attempt_timeout_ms,
                 call: args.dynamodb_timeout_ms,
-            },
-            queue_settle: args.queue_settle_ms,
-            table_key_arn: args.table_key_arn.clone().filter(|arn| !arn.is_empty()),
-        },
+            };
+            StoreSettings::DynamoDb {
+                table_name: args.table_name.clone(),
+                create_table: args.create_table,
+                timeouts,
+                queue_settle: queue_settle(args.queue_settle_ms, timeouts)?,
+                table_key_arn: args.table_key_arn.clone().filter(|arn| !arn.is_empty()),
+            }
+        }
     };
     let notifications = notifications(&args)?;
     Ok(Settings {
@@ -291,6 +294,36 @@ pub fn validate(args: SettingsArgs) -> Result<Settings, ConfigError> {
         notifications,
         auth: auth(&args)?,
     })
+}
+
+/// What the default settle time allows for DynamoDB's index lag on top of
+/// the write's own budget: AWS puts the lag at typically within a second
+/// (AWS Knowledge Center, "dynamodb-missing-table-items-gsi").
+pub const INDEX_LAG_ALLOWANCE: Duration = Duration::from_secs(2);
+
+/// How long an order waits in its status before the work queue shows it.
+/// Its place is stamped before its write, and the write may land as late as
+/// the request's DynamoDB budget allows (`store::budget`): a walk that had
+/// passed the place by then would never come back for it. So never less
+/// than the budget, and by default the budget plus the index's lag.
+fn queue_settle(
+    configured: Option<Duration>,
+    timeouts: DynamoDbTimeouts,
+) -> Result<Duration, ConfigError> {
+    match configured {
+        None => Ok(timeouts.call + INDEX_LAG_ALLOWANCE),
+        Some(settle) if settle >= timeouts.call => Ok(settle),
+        Some(settle) => Err(ConfigError {
+            name: "QUEUE_SETTLE_MS".into(),
+            value: settle.as_millis().to_string(),
+            expected: format!(
+                "at least DYNAMODB_TIMEOUT_MS ({} ms): a write may land that long after its \
+                 order's place in the work queue was taken, and a walk past the place never \
+                 comes back for it",
+                timeouts.call.as_millis()
+            ),
+        }),
+    }
 }
 
 fn notifications(args: &SettingsArgs) -> Result<NotificationSettings, ConfigError> {

@@ -131,7 +131,8 @@ fn reads_the_dynamodb_settings() {
             queue_settle,
             ..
         } => {
-            assert_eq!(queue_settle, Duration::from_secs(2));
+            // The call budget (8 s) plus the index lag's allowance.
+            assert_eq!(queue_settle, Duration::from_secs(10));
             assert_eq!(table_name, "EcommerceTable");
             assert!(create_table);
             assert_eq!(timeouts, DynamoDbTimeouts::default());
@@ -200,4 +201,52 @@ fn a_bad_value_names_the_variable() {
     assert!(settings(&[("STORE", "postgres")]).is_err());
     assert!(settings(&[("STORE", "dynamodb"), ("TABLE_NAME", "a#b")]).is_err());
     assert!(settings(&[("LOG_FORMAT", "xml")]).is_err());
+}
+
+/// A walk must not pass an order's place before its write can have landed:
+/// a settle time shorter than the write's budget is refused at start-up,
+/// and the default follows the budget.
+#[test]
+fn the_queue_settle_time_is_never_shorter_than_the_dynamodb_budget() {
+    let settle = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("STORE", "dynamodb")];
+        all.extend_from_slice(pairs);
+        settings(&all).map(|settings| match settings.store {
+            StoreSettings::DynamoDb { queue_settle, .. } => queue_settle,
+            other => panic!("unexpected {other:?}"),
+        })
+    };
+    let error = settle(&[("QUEUE_SETTLE_MS", "2000")])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("QUEUE_SETTLE_MS=\"2000\""), "{error}");
+    assert!(error.contains("DYNAMODB_TIMEOUT_MS (8000 ms)"), "{error}");
+    assert_eq!(
+        settle(&[("QUEUE_SETTLE_MS", "8000")]).unwrap(),
+        Duration::from_secs(8)
+    );
+    assert_eq!(
+        settle(&[("DYNAMODB_TIMEOUT_MS", "1000"), ("QUEUE_SETTLE_MS", "1000")]).unwrap(),
+        Duration::from_secs(1)
+    );
+    assert_eq!(
+        settle(&[("DYNAMODB_TIMEOUT_MS", "4000")]).unwrap(),
+        Duration::from_secs(6)
+    );
+}
+
+#[test]
+fn migrate_takes_at_most_64_segments() {
+    use clap::Parser;
+    let segments = |n: &str| {
+        Cli::try_parse_from(["ecommerce-service", "migrate", "--segments", n]).map(|cli| match cli
+            .command
+        {
+            Some(Command::Migrate(args)) => args.segments,
+            other => panic!("unexpected {other:?}"),
+        })
+    };
+    assert_eq!(segments("64").unwrap(), 64);
+    assert!(segments("65").is_err());
+    assert!(segments("0").is_err());
 }

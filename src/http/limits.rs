@@ -1,6 +1,6 @@
 //! Request-head limits beyond actix's own (a 128 KiB head): a request whose
 //! headers add up to more than [`MAX_HEADER_BYTES`] is refused with 431
-//! before any handler runs.
+//! before any handler runs. And one DynamoDB time budget per request.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -28,4 +28,13 @@ pub async fn header_size(
         return Ok(request.error_response(error).map_into_right_body());
     }
     Ok(next.call(request).await?.map_into_left_body())
+}
+
+/// Every storage call of one request shares one DynamoDB time budget
+/// (`store::budget`): the request answers within it, whatever it does.
+pub async fn storage_budget(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    crate::store::budget::per_request(next.call(request)).await
 }

@@ -7,6 +7,7 @@
 //! the engine interface from above.
 
 mod address;
+pub mod budget;
 mod checkpoints;
 mod deletion;
 pub(crate) mod dynamodb;

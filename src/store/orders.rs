@@ -64,7 +64,7 @@ impl Store {
         idempotency_key: Option<ScopedKey<'_>>,
     ) -> Result<Written<Order>, StoreError> {
         // Held until the write has answered: the queue waits for it.
-        let (created_at, _entering) = self.entering.stamp();
+        let (created_at, entering) = self.entering.stamp();
         let order = Order {
             id: self.next_order_id(created_at),
             owner: new.username.canonical(),
@@ -101,7 +101,9 @@ impl Store {
             item: order_item,
             condition: Condition::NotExists,
         });
-        match self.engine.write(transaction).await {
+        let engine = self.engine.clone();
+        let written = async move { engine.write(transaction).await };
+        match self.write_entering(entering, written).await {
             Ok(()) => Ok(Written::new(order)),
             Err(EngineError::ConditionFailed(failed)) => {
                 // The key's record is checked first: the original answer
@@ -358,7 +360,7 @@ impl Store {
         // Readable, so the answer never fails after the write.
         let mut checks = vec![status_check];
         checks.extend(records::order_readable());
-        let (now, _entering) = self.entering.stamp();
+        let (now, entering) = self.entering.stamp();
         // The order leaves its old status's queue and joins the end of the
         // new one's, in the same write: still one request per move.
         let (queue_partition, queue_position) = keys::order_gsi2(to, id, now);
@@ -388,11 +390,12 @@ impl Store {
         if let Some(trace_parent) = records::current_trace_parent() {
             changes.push(set(records::TRACE_PARENT, trace_parent));
         }
-        match self
-            .engine
-            .update(&key, changes, Condition::ExistsAnd(checks))
-            .await
-        {
+        let engine = self.engine.clone();
+        let moved = async move {
+            let condition = Condition::ExistsAnd(checks);
+            engine.update(&key, changes, condition).await
+        };
+        match self.write_entering(entering, moved).await {
             Ok(item) => records::order_from_item(&item),
             Err(EngineError::ConditionFailed(failed)) => {
                 let Some(current) = failed.only().and_then(|f| f.current.as_ref()) else {

@@ -7,14 +7,21 @@
 //! A walk must never pass an order that is about to appear behind it. An
 //! order's place is when it entered the status, stamped before its write,
 //! so a page shows only orders older than a watermark: the oldest stamp of
-//! this process's writes still in flight, and (for DynamoDB, whose index
-//! lags the table: "DynamoDB read consistency") the settle time ago.
+//! this process's writes still in flight (each runs to its end even if its
+//! request goes away), and on DynamoDB the settle time ago. Any task's
+//! write lands within the request's DynamoDB budget of its stamp or is
+//! never sent again (`store::budget`), and the index follows it after its
+//! lag ("DynamoDB read consistency"): the settle time is never shorter than
+//! the budget and by default adds an allowance for the lag (`config`), so a
+//! place behind a walk's position is never filled later, whichever task
+//! wrote it.
 
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::try_join_all;
+use tracing::Instrument;
 
-use super::engine::{Direction, Index, Item, Query, Value, text};
+use super::engine::{Direction, EngineError, Index, Item, Query, Value, text};
 use super::keys::{self, GSI2PK, GSI2SK, PK, SK, STATUS_SHARDS};
 use super::{Store, StoreError, records};
 use crate::domain::{Order, OrderStatus, QueuePosition, QueueToken, Timestamp};
@@ -26,12 +33,14 @@ pub struct QueuePage {
     pub next: Option<QueueToken>,
 }
 
-/// An order read from one shard, with when it entered the status.
+/// An entry read from one shard: its place, and the order if it can be
+/// read (an unreadable one is passed over, as listings do, but the walk
+/// still moves past its place).
 struct Entry {
     shard: usize,
     sort_key: String,
-    entered: Timestamp,
-    order: Order,
+    position: QueuePosition,
+    order: Option<Order>,
 }
 
 impl Store {
@@ -74,17 +83,14 @@ impl Store {
             }
         };
         let mut next_positions = positions;
-        for entry in &taken {
-            next_positions[entry.shard] = Some(QueuePosition {
-                entered: entry.entered,
-                id: entry.order.id,
-                owner: entry.order.owner.clone(),
-            });
+        let mut orders = Vec::with_capacity(taken.len());
+        for entry in taken {
+            next_positions[entry.shard] = Some(entry.position);
+            orders.extend(entry.order);
         }
         Ok(QueuePage {
-            orders: taken
+            orders: orders
                 .into_iter()
-                .map(|entry| entry.order)
                 // An entry a move by an older version of the service left
                 // behind (it changed the status, not the index keys) is
                 // passed over; `backfill-queues` moves it where it belongs.
@@ -122,9 +128,11 @@ impl Store {
         for (shard, items) in try_join_all(queries).await?.into_iter().enumerate() {
             let mut entries = Vec::with_capacity(items.len());
             for item in items {
-                let entry = entry(shard, &item)?;
+                let Some(entry) = entry(shard, &item)? else {
+                    continue;
+                };
                 // Each shard is in time order: the rest are younger still.
-                if entry.entered >= watermark {
+                if entry.position.entered >= watermark {
                     break;
                 }
                 entries.push(entry);
@@ -134,6 +142,32 @@ impl Store {
             reads.push(ShardRead { entries, more });
         }
         Ok(reads)
+    }
+
+    /// Runs a write that puts an order on a queue to its end, even if the
+    /// request that started it goes away (a client that hung up drops the
+    /// handler): `held`, the order's stamp, is released only once the
+    /// write has answered, so no page of this process passes the order's
+    /// place while its write may still land. The write keeps the request's
+    /// DynamoDB budget, so it ends when the request would have.
+    pub(super) async fn write_entering<T: Send + 'static>(
+        &self,
+        held: InFlight,
+        write: impl Future<Output = Result<T, EngineError>> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let deadline = self.engine.start_budget();
+        let landed = async move {
+            let outcome = write.await;
+            drop(held);
+            outcome
+        };
+        tokio::spawn(super::budget::continuing(deadline, landed).in_current_span())
+            .await
+            .unwrap_or_else(|failed| {
+                Err(EngineError::Internal(anyhow::anyhow!(
+                    "a queue write's task failed: {failed}"
+                )))
+            })
     }
 
     fn queue_watermark(&self) -> Timestamp {
@@ -251,20 +285,38 @@ fn start_after(status: OrderStatus, shard: u8, position: &QueuePosition) -> Item
     ])
 }
 
-fn entry(shard: usize, item: &Item) -> Result<Entry, StoreError> {
+/// The entry `item` makes in `shard`'s queue. Its place comes from its
+/// keys; an order that cannot be read is reported (see `unreadable`) and
+/// passed over. An entry whose keys name no place in this shard (no time,
+/// or an order id of another shard, which no version of the service
+/// writes) is reported and skipped: a token could not carry its place.
+fn entry(shard: usize, item: &Item) -> Result<Option<Entry>, StoreError> {
     let sort_key = text(item, GSI2SK).unwrap_or_default().to_owned();
     let entered = sort_key
         .split_once('#')
-        .and_then(|(at, _)| Timestamp::parse(at).ok())
-        .ok_or_else(|| {
-            StoreError::Internal(anyhow::anyhow!("a status queue entry without its time"))
-        })?;
-    Ok(Entry {
+        .and_then(|(at, _)| Timestamp::parse(at).ok());
+    let id = text(item, SK).and_then(keys::order_id_of_sort_key);
+    let owner = text(item, PK).and_then(keys::owner_of_partition);
+    let (Some(entered), Some(id), Some(owner)) = (entered, id, owner) else {
+        super::unreadable::report(item, "order", GSI2SK);
+        return Ok(None);
+    };
+    if usize::from(keys::order_shard(id)) != shard {
+        super::unreadable::report(item, "order", GSI2PK);
+        return Ok(None);
+    }
+    let order = match records::order_from_item(item) {
+        Ok(order) => Some(order),
+        // Reported where it was read.
+        Err(StoreError::Unreadable { .. }) => None,
+        Err(error) => return Err(error),
+    };
+    Ok(Some(Entry {
         shard,
         sort_key,
-        entered,
-        order: records::order_from_item(item)?,
-    })
+        position: QueuePosition { entered, id, owner },
+        order,
+    }))
 }
 
 #[cfg(test)]

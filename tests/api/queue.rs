@@ -3,8 +3,8 @@
 //! while orders keep arriving and moving.
 //!
 //! Both engines answer a queue read from the write just made: the embedded
-//! engine keeps its index in the write's transaction, and moto's indexes are
-//! immediate too. DynamoDB's are not ("Read consistency for global
+//! engine keeps its index in the write's transaction, and DynamoDB Local's
+//! indexes are immediate too. DynamoDB's are not ("Read consistency for global
 //! secondary indexes"): README.md, "The work queue", says what a client sees
 //! in that window.
 
@@ -22,6 +22,7 @@ on_both_engines!(
     queues_hold_every_customers_orders_oldest_in_the_status_first,
     paging_while_orders_arrive_and_move_returns_each_order_once,
     forged_foreign_and_malformed_queue_requests_are_refused,
+    an_unreadable_entry_is_passed_over_and_the_walk_goes_on,
 );
 
 /// What a worker sees while DynamoDB's index lags a move: the order still in
@@ -33,15 +34,12 @@ on_both_engines!(
 async fn a_lagging_index_shows_a_moved_order_in_its_old_queue_and_moves_stay_honest() {
     let stale = AwsProxy::serve(crate::helpers::dynamodb_endpoint(), Behaviour::StaleIndex);
     let data_dir = tempfile::TempDir::new().unwrap();
-    let (service, _) = crate::helpers::process::start_on_dynamodb(
-        &data_dir,
-        &stale.endpoint,
-        &[("QUEUE_SETTLE_MS", "0")],
-    );
+    let (service, _) =
+        crate::helpers::process::start_on_dynamodb(&data_dir, &stale.endpoint, QUICK_SETTLE);
     let app = Api::new(service.address.clone());
     app.given_user("hal").await;
     let id = app.given_order("hal").await;
-    assert_eq!(page(&app, "PLACED", 20, None).await.0, vec![id.clone()]);
+    assert_eq!(first_settled_page(&app, "PLACED").await, vec![id.clone()]);
 
     move_order(&app, "hal", &id, "SHIPPED").await;
     // The index has not caught up: the order is still queued as PLACED.
@@ -52,6 +50,68 @@ async fn a_lagging_index_shows_a_moved_order_in_its_old_queue_and_moves_stay_hon
     let (code, body) = put_status(&app, "hal", &id, "SHIPPED").await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["Status"], "SHIPPED");
+}
+
+/// One order no writer of ours could have stored (a number for its status)
+/// and one entry whose queue key names no time: a page passes over both,
+/// as a customer's listing passes over an unreadable order, and the walk
+/// still reaches every readable order behind them, once.
+async fn an_unreadable_entry_is_passed_over_and_the_walk_goes_on(engine: EngineKind) {
+    let app = spawn_app(engine).await;
+    app.given_user("ida").await;
+    let mut placed = Vec::new();
+    for _ in 0..6 {
+        placed.push(app.given_order("ida").await);
+    }
+    let stored = |id: &String| {
+        let sk = format!("#ORDER#{id}");
+        let store = app.store.clone();
+        async move { store.raw_item("CUSTOMER#ida", &sk).await.unwrap().unwrap() }
+    };
+    let mut broken_status = stored(&placed[1]).await;
+    broken_status["Status"] = json!({"N": "7"});
+    let mut no_time = stored(&placed[3]).await;
+    no_time["GSI2SK"] = json!({"S": format!("0000-bad#{}", placed[3])});
+    app.store
+        .put_raw_items(&[broken_status, no_time])
+        .await
+        .unwrap();
+
+    let mut walked = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..20 {
+        let (ids, next) = page(&app, "PLACED", 1, token.as_deref()).await;
+        walked.extend(ids);
+        match next {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    let readable: Vec<String> = [0, 2, 4, 5].iter().map(|i| placed[*i].clone()).collect();
+    assert_eq!(walked, readable);
+}
+
+/// A short DynamoDB budget, so the settle time (never shorter) is short too.
+const QUICK_SETTLE: &[(&str, &str)] = &[
+    ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "2000"),
+    ("DYNAMODB_TIMEOUT_MS", "2000"),
+    ("QUEUE_SETTLE_MS", "2000"),
+];
+
+/// The first page of `status` once something in it has settled.
+async fn first_settled_page(app: &Api, status: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (ids, _) = page(app, status, 20, None).await;
+        if !ids.is_empty() {
+            return ids;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing settled in {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// One page: the ids in order, every entry checked to be in `status`.
@@ -284,14 +344,13 @@ async fn forged_foreign_and_malformed_queue_requests_are_refused(engine: EngineK
 async fn backfill_queues_puts_orders_from_before_the_index_on_their_queue_once() {
     let endpoint = crate::helpers::dynamodb_endpoint();
     let data_dir = tempfile::TempDir::new().unwrap();
-    let (service, table) = crate::helpers::process::start_on_dynamodb(
-        &data_dir,
-        &endpoint,
-        &[("QUEUE_SETTLE_MS", "0")],
-    );
+    let (service, table) =
+        crate::helpers::process::start_on_dynamodb(&data_dir, &endpoint, QUICK_SETTLE);
     let app = service.api();
     app.given_user("ivy").await;
     let id = app.given_order("ivy").await;
+    // Settled: from here on, only its index keys decide whether it shows.
+    assert_eq!(first_settled_page(&app, "PLACED").await, vec![id.clone()]);
     // The same order as the service wrote it before the index existed.
     let dynamodb = aws_sdk_dynamodb::Client::new(&crate::helpers::aws::sdk().await);
     dynamodb
@@ -346,7 +405,11 @@ async fn on_dynamodb_an_order_joins_its_queue_once_it_has_settled() {
     let (service, _) = crate::helpers::process::start_on_dynamodb(
         &data_dir,
         &crate::helpers::dynamodb_endpoint(),
-        &[("QUEUE_SETTLE_MS", "1500")],
+        &[
+            ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "1500"),
+            ("DYNAMODB_TIMEOUT_MS", "1500"),
+            ("QUEUE_SETTLE_MS", "1500"),
+        ],
     );
     let app = service.api();
     app.given_user("joy").await;

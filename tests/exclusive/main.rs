@@ -9,6 +9,7 @@
 #[path = "../api/helpers/mod.rs"]
 pub mod helpers;
 
+mod budget;
 mod faults;
 mod load;
 mod throttling;

@@ -33,14 +33,21 @@ use clients::Clients;
 use expression::{AttributeMap, Expression, from_attributes, key_map, start_key, transact_item};
 
 /// Bounded retries of a transaction that DynamoDB cancelled only because
-/// another transaction touched the same items at the same moment.
+/// another transaction touched the same items at the same moment; all of
+/// them within the request's budget (see `store::budget`).
 const CONFLICT_ATTEMPTS: u32 = 3;
+
+/// The first pause before asking again about a transaction DynamoDB says is
+/// still in progress; doubled each time.
+const IN_PROGRESS_PAUSE: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct DynamoDbEngine {
     clients: Arc<Clients>,
     table: Arc<str>,
     requests: Arc<AtomicU64>,
+    /// `DYNAMODB_TIMEOUT_MS`: one request's DynamoDB time, all its calls.
+    call_budget: Duration,
     /// What the table lacks, checked at start-up (see `preflight`).
     health: Arc<preflight::TableHealth>,
 }
@@ -78,6 +85,7 @@ impl DynamoDbEngine {
             clients,
             table: table.into(),
             requests,
+            call_budget: timeouts.call,
             health: Arc::new(health),
         })
     }
@@ -96,6 +104,11 @@ impl DynamoDbEngine {
     /// What the table lacked when last checked, for readiness.
     pub async fn table_findings(&self) -> Arc<Vec<preflight::Finding>> {
         self.health.findings(&self.clients.get()).await
+    }
+
+    /// One request's DynamoDB time (see `store::budget`).
+    pub fn call_budget(&self) -> Duration {
+        self.call_budget
     }
 
     /// How many HTTP requests this engine has sent to DynamoDB, retries included.
@@ -274,40 +287,67 @@ impl DynamoDbEngine {
             .into_iter()
             .map(|op| transact_item(&self.table, op))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut attempt = 1;
+        let deadline = super::budget::deadline(self.call_budget);
+        let retry_later = |why: &str, error: &SdkError<TransactWriteItemsError, HttpResponse>| {
+            let detail = aws_sdk_dynamodb::error::DisplayErrorContext(error);
+            EngineError::Unavailable(anyhow::anyhow!("{why}: {detail}"))
+        };
+        let (mut conflicts, mut in_progress_pause) = (0, IN_PROGRESS_PAUSE);
+        // One token per transaction: the SDK's own retries of this request
+        // (after a timeout, say) send the same token, so DynamoDB applies it
+        // once ("ClientRequestToken": idempotent for 10 minutes after it
+        // completes) and answers a retry as it answered the first.
+        let mut token = ulid::Ulid::generate().to_string();
         loop {
-            // One token per attempt: the SDK's own retries of this request
-            // (after a timeout, say) send the same token, so DynamoDB applies
-            // it once ("ClientRequestToken": idempotent for 10 minutes) and
-            // answers the retry as it would have answered the first.
             let result = self
                 .clients
                 .get()
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .client_request_token(ulid::Ulid::generate().to_string())
+                .client_request_token(&token)
                 .send()
                 .await;
             let error = match result {
                 Ok(_) => return Ok(()),
                 Err(error) => error,
             };
-            match cancellation(&error) {
+            let pause = match cancellation(&error) {
                 Cancellation::Conditions(failed) => {
                     return Err(EngineError::ConditionFailed(failed));
                 }
-                Cancellation::Conflict if attempt < CONFLICT_ATTEMPTS => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
+                // Contention or throttling that outlasts the retries or the
+                // budget: worth a retry later (503), not a fault of ours.
+                Cancellation::Conflict if conflicts + 1 >= CONFLICT_ATTEMPTS => {
+                    return Err(retry_later("conflicting transactions", &error));
                 }
-                // Contention or throttling that outlasted the retries: worth
-                // a retry later (503), not a fault of ours.
                 Cancellation::Conflict => {
-                    let detail = aws_sdk_dynamodb::error::DisplayErrorContext(&error);
-                    return Err(EngineError::Unavailable(anyhow::anyhow!("{detail}")));
+                    conflicts += 1;
+                    // Cancelled, so nothing was applied: a new transaction.
+                    token = ulid::Ulid::generate().to_string();
+                    Duration::from_millis(25 * u64::from(conflicts + 1))
+                }
+                // An attempt that timed out is still running at DynamoDB,
+                // and the SDK's retry with its token met it
+                // ("TransactionInProgressException"). It may yet commit:
+                // asking again with the same token gets its outcome, and
+                // one asked 5 s after the first attempt makes DynamoDB
+                // complete it. Past the budget, a 503; the client's retry
+                // with its Idempotency-Key then finds the write if it
+                // committed.
+                Cancellation::InProgress => {
+                    let pause = in_progress_pause;
+                    in_progress_pause *= 2;
+                    pause
                 }
                 Cancellation::Other => return Err(classify(error)),
+            };
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(retry_later(
+                    "out of the request's DynamoDB time budget",
+                    &error,
+                ));
             }
+            tokio::time::sleep(pause).await;
         }
     }
 }
@@ -315,15 +355,18 @@ impl DynamoDbEngine {
 enum Cancellation {
     Conditions(ConditionFailed),
     Conflict,
+    InProgress,
     Other,
 }
 
 /// Reads DynamoDB's per-item cancellation reasons (in request order).
 fn cancellation(error: &SdkError<TransactWriteItemsError, HttpResponse>) -> Cancellation {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-        error.as_service_error()
-    else {
-        return Cancellation::Other;
+    let cancelled = match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled,
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+            return Cancellation::InProgress;
+        }
+        _ => return Cancellation::Other,
     };
     let reasons = cancelled.cancellation_reasons();
     if reasons
@@ -372,11 +415,13 @@ fn classify<E>(error: SdkError<E, HttpResponse>) -> EngineError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    const THROTTLING_CODES: [&str; 4] = [
+    const THROTTLING_CODES: [&str; 5] = [
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
         "RequestLimitExceeded",
         "TransactionConflictException",
+        // A transaction that may still commit: the client retries later.
+        "TransactionInProgressException",
     ];
     let retryable = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {

@@ -222,6 +222,20 @@ impl Engine {
             Engine::DynamoDb(_) => "dynamodb",
         };
         let started = Instant::now();
+        let call = async {
+            let Engine::DynamoDb(engine) = self else {
+                return call.await;
+            };
+            // The request's budget, shared by all its calls (see `budget`).
+            let deadline = super::budget::deadline(engine.call_budget());
+            tokio::time::timeout_at(deadline, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(EngineError::Unavailable(anyhow::anyhow!(
+                        "{operation} ran out of the request's DynamoDB time budget"
+                    )))
+                })
+        };
         let outcome = if trace::traced_here() {
             let span = tracing::info_span!(
                 "storage call",
@@ -243,6 +257,15 @@ impl Engine {
         );
         metrics::storage_call(system, operation, started.elapsed(), failed);
         outcome
+    }
+
+    /// Starts the work under way's DynamoDB budget if it has not yet (see
+    /// `budget`), and returns its deadline; the embedded engine has none.
+    pub fn start_budget(&self) -> Option<tokio::time::Instant> {
+        match self {
+            Engine::Embedded(_) => None,
+            Engine::DynamoDb(engine) => Some(super::budget::deadline(engine.call_budget())),
+        }
     }
 
     pub async fn get(&self, key: &Key) -> Result<Option<Item>, EngineError> {
@@ -281,8 +304,7 @@ impl Engine {
     pub fn max_segments(&self) -> u32 {
         match self {
             Engine::Embedded(_) => 1,
-            // DynamoDB's limit for TotalSegments.
-            Engine::DynamoDb(_) => 1_000_000,
+            Engine::DynamoDb(_) => crate::config::MAX_SEGMENTS,
         }
     }
 
