@@ -100,7 +100,11 @@ async fn a_message_that_cannot_be_published_is_kept_until_it_reaches_the_dlq() {
 /// like any other, with the event id their change always had.
 #[tokio::test]
 async fn a_dead_lettered_message_redriven_after_the_fix_is_published() {
-    let aws = Aws::new().await;
+    // The stack's five receives, so that a publish that times out on a
+    // loaded emulator after the redrive is retried rather than sent straight
+    // back to the DLQ. A permanent refusal returns after the plain 1 s
+    // visibility timeout, so dead-lettering still takes seconds.
+    let aws = Aws::with_max_receives(5).await;
     let data_dir = TempDir::new().unwrap();
     let missing_topic = format!("{}-missing", aws.topic_arn);
     let broken = aws.start_service_with(&data_dir, &missing_topic, QUICK_RETRY);
@@ -113,7 +117,7 @@ async fn a_dead_lettered_message_redriven_after_the_fix_is_published() {
     }
     assert_eq!(broken.terminate().code(), Some(0));
 
-    let fixed = aws.start_service(&data_dir, &aws.topic_arn);
+    let fixed = aws.start_service_with(&data_dir, &aws.topic_arn, QUICK_RETRY);
     assert_eq!(aws.redrive().await, 1);
     let notified = aws
         .collect_until(&aws.topic_inbox, |seen| !seen.is_empty())
