@@ -97,7 +97,7 @@ impl Store {
             key: keys::customer(&new.username),
             condition: active_customer_of(access),
         });
-        transaction.add(WriteOp::Put {
+        let placed = transaction.add(WriteOp::Put {
             item: order_item,
             condition: Condition::NotExists,
         });
@@ -110,6 +110,15 @@ impl Store {
                 // stands even if the customer was deleted since.
                 if let Some(first) = idempotency::replay(&failed, guard.as_ref())? {
                     return Ok(Written::replayed(records::order_from_item(&first)?));
+                }
+                // The id is this write's own, fresh: an order under it is
+                // this very write, landed by an attempt the engine had given
+                // up on (late, then a conflict retried under a new token).
+                if let Some(landed) = failed.at(placed) {
+                    return match &landed.current {
+                        Some(item) => Ok(Written::new(records::order_from_item(item)?)),
+                        None => Ok(Written::new(order)),
+                    };
                 }
                 match failed.at(customer) {
                     Some(failure) => Err(customer_refusal(failure.current.as_ref(), access)),

@@ -30,6 +30,7 @@ impl Store {
             account: access.account().cloned(),
         };
         let user_item = records::user_item(&user);
+        let written = user_item.clone();
         let mut transaction = Transaction::default();
         // Built before the item moves into its Put: no copy without a key.
         let guard = idempotency::guard(
@@ -61,6 +62,14 @@ impl Store {
             Err(EngineError::ConditionFailed(failed)) => {
                 if let Some(first) = idempotency::replay(&failed, guard.as_ref())? {
                     return Ok(Written::replayed(records::user_from_item(&first)?));
+                }
+                // The profile is the one this write wrote (its creation time
+                // is this request's own, to the microsecond): an attempt the
+                // engine had given up on landed before a retry under a new
+                // token. Registered, by this request.
+                let landed = failed.at(profile).and_then(|f| f.current.as_ref());
+                if landed == Some(&written) {
+                    return Ok(Written::new(user));
                 }
                 Err(StoreError::Taken {
                     username: failed.at(profile).is_some(),

@@ -113,6 +113,57 @@ async fn twenty_racers_with_one_key_through_transaction_conflicts_place_one_orde
     );
 }
 
+/// A write without a key whose first attempt reached DynamoDB after the SDK
+/// had given up on it (so it landed), and whose retry met a conflict: the
+/// service tries again under a new token and finds its own write there. A
+/// placement (the order under its own fresh id) answered 500 before, a
+/// registration (the profile with its own creation time) 409.
+#[tokio::test]
+async fn a_write_that_landed_late_before_its_conflict_retry_is_answered_once_as_written() {
+    let late_proxy = |marker| {
+        let late_by = std::time::Duration::from_millis(800);
+        AwsProxy::serve(
+            dynamodb_endpoint(),
+            Behaviour::LateThenConflict { late_by, marker },
+        )
+    };
+    let budget = [
+        ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "500"),
+        ("DYNAMODB_TIMEOUT_MS", "8000"),
+    ];
+
+    let proxy = late_proxy("#ORDER#");
+    let data_dir = tempfile::TempDir::new().unwrap();
+    let (service, _) = start_on_dynamodb(&data_dir, &proxy.endpoint, &budget);
+    let app = service.api();
+    app.given_user("john").await;
+    let body = json!({"amount": 5.5, "numItems": 1, "username": "john"});
+    let (status, placed) = status_and_json(app.post_json("/orders", &body).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    assert_eq!(proxy.refused(), 1, "the retry met its conflict");
+    assert!(
+        proxy.count("TransactWriteItems") >= 4,
+        "{:?}",
+        proxy.counts()
+    );
+    assert_eq!(order_count(&app, "john").await, 1);
+
+    let proxy = late_proxy("CUSTOMEREMAIL#");
+    let data_dir = tempfile::TempDir::new().unwrap();
+    let (service, _) = start_on_dynamodb(&data_dir, &proxy.endpoint, &budget);
+    let app = service.api();
+    let registration = json!({"email": "ann@example.com", "name": "Ann", "username": "ann"});
+    let (status, registered) =
+        status_and_json(app.post_json("/add_user", &registration).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    assert_eq!(registered["data"]["Email"], "ann@example.com");
+    assert_eq!(proxy.refused(), 1, "the retry met its conflict");
+    // Another's registration of the name is still refused.
+    let again = json!({"email": "other@example.com", "name": "Ann", "username": "ann"});
+    let (status, _) = status_and_json(app.post_json("/add_user", &again).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
 async fn twenty_racers_with_one_key(api: &Api) {
     api.given_user("john").await;
     let body = json!({"amount": 5.5, "numItems": 1, "username": "john"});

@@ -21,7 +21,13 @@
 //!   fault between a task and DynamoDB that lands after the task read and
 //!   decided.
 //!
-//! Requests are forwarded byte for byte (moto checks no signature).
+//! - `LateThenConflict`: the first transaction whose body holds `marker`
+//!   (`#ORDER#`: a placement; `CUSTOMEREMAIL#`: a registration) reaches
+//!   DynamoDB `late_by` after it was sent, when the SDK has given up on
+//!   that attempt (it answers the SDK never); the next one, the SDK's retry,
+//!   is cancelled by a conflict once the first has landed; the rest pass.
+//!
+//! Requests are forwarded byte for byte (the emulators check no signature).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,6 +53,10 @@ pub enum Behaviour {
     },
     FailWrites {
         operations: &'static [&'static str],
+    },
+    LateThenConflict {
+        late_by: Duration,
+        marker: &'static str,
     },
 }
 
@@ -81,6 +91,10 @@ struct State {
     outage_began: Mutex<Option<Instant>>,
     /// Transactions seen per item (table, key), for `ConflictFirst`.
     transactions_per_item: Mutex<HashMap<String, usize>>,
+    /// For `LateThenConflict`: transactions marked so far, and whether the
+    /// late one landed.
+    placements: Mutex<usize>,
+    landed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AwsProxy {
@@ -102,6 +116,8 @@ impl AwsProxy {
             failing: Arc::clone(&failing),
             outage_began: Mutex::default(),
             transactions_per_item: Mutex::default(),
+            placements: Mutex::default(),
+            landed: Arc::new(tokio::sync::watch::Sender::new(false)),
         });
         let (listener, endpoint) = super::loopback();
         let server = HttpServer::new(move || {
@@ -198,6 +214,40 @@ impl State {
             Behaviour::FailWrites { .. } if self.fails(&operation) => {
                 return self.refuse(500, INTERNAL_SERVER_ERROR);
             }
+            Behaviour::LateThenConflict { late_by, marker }
+                if operation == "TransactWriteItems"
+                    && String::from_utf8_lossy(&body).contains(marker) =>
+            {
+                let nth = {
+                    let mut placements = self.placements.lock().unwrap();
+                    *placements += 1;
+                    *placements
+                };
+                match nth {
+                    1 => {
+                        // A task of its own: it lands even if the SDK's
+                        // hang-up drops this handler.
+                        let late = self.prepared(&request, body);
+                        let (landed, late_by) = (Arc::clone(&self.landed), *late_by);
+                        actix_web::rt::spawn(async move {
+                            tokio::time::sleep(late_by).await;
+                            let _ = late.send().await;
+                            landed.send_replace(true);
+                        });
+                        // The SDK stops listening long before this.
+                        tokio::time::sleep(late_by * 4).await;
+                        return HttpResponse::GatewayTimeout().finish();
+                    }
+                    2 => {
+                        let mut landed = self.landed.subscribe();
+                        let _ = landed.wait_for(|landed| *landed).await;
+                        *self.refused.lock().unwrap() += 1;
+                        let cancelled = self.conflict(usize::MAX, &body).unwrap_or_default();
+                        return reply(400, "application/x-amz-json-1.0", cancelled);
+                    }
+                    _ => {}
+                }
+            }
             Behaviour::ConflictFirst { n } if operation == "TransactWriteItems" => {
                 if let Some(cancelled) = self.conflict(*n, &body) {
                     *self.refused.lock().unwrap() += 1;
@@ -206,27 +256,9 @@ impl State {
             }
             _ => {}
         }
-        let mut forwarded = self.client.request(
-            reqwest::Method::from_bytes(request.method().as_str().as_bytes())
-                .unwrap_or(reqwest::Method::POST),
-            format!("{}{}", self.upstream, request.uri()),
-        );
-        for (name, value) in request.headers() {
-            if name != "host" {
-                forwarded = forwarded.header(name.as_str(), value.as_bytes());
-            }
-        }
-        let Ok(answer) = forwarded.body(body.to_vec()).send().await else {
+        let Some((status, content_type, bytes)) = self.forward(&request, body.clone()).await else {
             return HttpResponse::BadGateway().finish();
         };
-        let status = answer.status().as_u16();
-        let content_type = answer
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/octet-stream")
-            .to_owned();
-        let bytes = answer.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
         if matches!(self.behaviour, Behaviour::StaleIndex)
             && is_index_query(&operation, &body)
             && status == 200
@@ -237,6 +269,39 @@ impl State {
                 .insert(body.to_vec(), bytes.clone());
         }
         reply(status, &content_type, bytes)
+    }
+
+    /// The request as it goes upstream.
+    fn prepared(&self, request: &HttpRequest, body: web::Bytes) -> reqwest::RequestBuilder {
+        let mut forwarded = self.client.request(
+            reqwest::Method::from_bytes(request.method().as_str().as_bytes())
+                .unwrap_or(reqwest::Method::POST),
+            format!("{}{}", self.upstream, request.uri()),
+        );
+        for (name, value) in request.headers() {
+            if name != "host" {
+                forwarded = forwarded.header(name.as_str(), value.as_bytes());
+            }
+        }
+        forwarded.body(body.to_vec())
+    }
+
+    /// The upstream's answer: status, content type and body.
+    async fn forward(
+        &self,
+        request: &HttpRequest,
+        body: web::Bytes,
+    ) -> Option<(u16, String, Vec<u8>)> {
+        let answer = self.prepared(request, body).send().await.ok()?;
+        let status = answer.status().as_u16();
+        let content_type = answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = answer.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        Some((status, content_type, bytes))
     }
 
     /// Whether an armed `FailWrites` fault fails this request.
