@@ -21,7 +21,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # this binary (the one the integration tests build too).
 DEBUG_BIN := $(TARGET_DIR)/debug/ecommerce-service
 
-.PHONY: help setup run run-dynamodb test test-fast build lint dynamodb-local contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-migrate bench-compare bench-smoke bench-notifications profile clean
+.PHONY: help setup run run-dynamodb test test-fast build lint dynamodb-local check-histories contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-migrate bench-compare bench-smoke bench-notifications profile clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -93,6 +93,14 @@ image-smoke: release ## The release binary's healthcheck, as in the container
 
 contract-test: python-tools build ## schemathesis, every check, against the served document (AUTH_MODE off and jwt)
 	$(VENV)/bin/python tests/contract/run.py $(DEBUG_BIN)
+
+# Several service processes on one DynamoDB Local table behind fault fronts,
+# README-following clients, and the invariants checked on what happened
+# (tests/histories/). `make test` runs one short fixed-seed run of it.
+check-histories: dynamodb-local ## The history checker at length: HISTORY_SEEDS (1,2,3,4,5), HISTORY_OPERATIONS (1000) per seed
+	scripts/with-dynamodb-local.sh env HISTORY_SEEDS=$${HISTORY_SEEDS:-1,2,3,4,5} \
+	  HISTORY_OPERATIONS=$${HISTORY_OPERATIONS:-1000} HISTORY_SECONDS=$${HISTORY_SECONDS:-300} \
+	  cargo test --locked --test histories -- --nocapture
 
 tests/dynamodb-local/node_modules: tests/dynamodb-local/package.json tests/dynamodb-local/package-lock.json
 	cd tests/dynamodb-local && $(WITH_NODE) npm ci --no-audit --no-fund
