@@ -14,10 +14,12 @@ pub mod domain;
 pub mod healthcheck;
 pub mod http;
 pub mod migrate;
-pub mod notify;
+pub(crate) mod notify;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+
+pub use notify::Notifier;
 
 /// An error and its causes on one line, for a message to an operator.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

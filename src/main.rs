@@ -3,10 +3,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use ecommerce_service::Notifier;
 use ecommerce_service::config::{self, Cli, CliError, Command, MigrateArgs, Settings};
 use ecommerce_service::healthcheck;
 use ecommerce_service::http::openapi;
-use ecommerce_service::notify::Notifier;
 use ecommerce_service::startup::Application;
 use ecommerce_service::telemetry;
 
@@ -51,7 +51,7 @@ fn preflight(cli: Cli) -> ExitCode {
     let _ = tracing::subscriber::set_global_default(logs);
     let checked = actix_web::rt::System::new().block_on(async {
         let store = ecommerce_service::startup::open_store(&settings.store).await?;
-        anyhow::Ok(store.check_table().await?)
+        anyhow::Ok(store.table_access().check_table().await?)
     });
     match checked {
         Ok(findings) if findings.is_empty() => {
@@ -178,15 +178,16 @@ fn serve(cli: Cli) -> ExitCode {
 /// with an error: never a server left running without its notifications.
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(&settings).await?;
-    let notifier = Notifier::build(&settings.notifications, &settings.store, app.store()).await?;
+    let notifier = Notifier::build(&settings.notifications, app.store()).await?;
     // Before the line that says we are up: from then on a SIGTERM is graceful.
     let shutdown = shutdown_signal()?;
     tracing::info!(port = app.port(), store = ?settings.store, "listening");
     let handle = app.handle();
     let (stop, stopping) = watch::channel(false);
     let server = app.run_until_stopped();
+    let consuming = notifier.is_some();
     let consumer = async {
-        match &notifier {
+        match notifier {
             Some(notifier) => notifier.run(stopping).await,
             None => std::future::pending().await,
         }
@@ -199,7 +200,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             // The server future must keep being polled while it stops.
             let drained = tokio::time::timeout(settings.shutdown_timeout, async {
                 let ((), served, ()) = tokio::join!(handle.stop(true), &mut server, async {
-                    if notifier.is_some() {
+                    if consuming {
                         (&mut consumer).await;
                     }
                 });

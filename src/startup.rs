@@ -90,10 +90,7 @@ impl Application {
 
     /// The number of requests sent to DynamoDB so far, when that is the engine.
     pub fn dynamodb_requests(&self) -> Option<Arc<AtomicU64>> {
-        match self.store.engine() {
-            Engine::DynamoDb(engine) => Some(engine.request_count()),
-            Engine::Embedded(_) => None,
-        }
+        self.store.dynamodb_request_count()
     }
 
     /// Serves until stopped through `handle()`, then lets requests in flight

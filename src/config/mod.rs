@@ -60,6 +60,9 @@ pub struct NotificationSettings {
     /// The longest the `sqs` source hides a message after a transient
     /// publishing failure.
     pub retry_cap: Duration,
+    /// Local emulators (`CREATE_TABLE=true`): the queue, topic and bus are
+    /// created when missing.
+    pub create_missing: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +75,9 @@ pub enum SourceSettings {
         queue_url: String,
     },
     /// The table's stream, read by the service itself (no Pipe locally).
-    DynamoDbStreams,
+    DynamoDbStreams {
+        table_name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +96,7 @@ impl NotificationSettings {
             concurrency: 2,
             visibility_timeout: Duration::from_secs(60),
             retry_cap: Duration::from_secs(3600),
+            create_missing: false,
         }
     }
 }
@@ -363,7 +369,9 @@ fn notifications(args: &SettingsArgs) -> Result<NotificationSettings, ConfigErro
         SourceKind::Sqs => SourceSettings::Sqs {
             queue_url: required("NOTIFICATIONS_QUEUE_URL", &args.notifications_queue_url)?,
         },
-        SourceKind::DynamodbStreams if !embedded_store => SourceSettings::DynamoDbStreams,
+        SourceKind::DynamodbStreams if !embedded_store => SourceSettings::DynamoDbStreams {
+            table_name: args.table_name.clone(),
+        },
         SourceKind::DynamodbStreams => {
             return Err(invalid(
                 "NOTIFICATIONS_SOURCE",
@@ -389,6 +397,7 @@ fn notifications(args: &SettingsArgs) -> Result<NotificationSettings, ConfigErro
         concurrency: usize::from(args.notifications_concurrency),
         visibility_timeout: args.notifications_visibility_timeout,
         retry_cap: args.notifications_retry_cap,
+        create_missing: !embedded_store && args.create_table,
     })
 }
 

@@ -20,6 +20,7 @@ mod status;
 mod stored;
 mod text;
 mod timestamp;
+mod token;
 mod user;
 mod username;
 
@@ -66,7 +67,6 @@ from_str_by_parse!(
     NewUsername,
     OrderId,
     OrderStatus,
-    PageToken,
     Timestamp,
 );
 

@@ -1,16 +1,21 @@
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+//! The continuation token of a customer's order listing: the last order of
+//! the page, bound to the customer it was issued for.
 
-use super::{OrderId, ParseError};
+use serde::{Deserialize, Serialize};
 
-/// An opaque, URL-safe continuation token for a listing: a version byte and
-/// the id of the last order of the previous page (version 1: a ULID's 16
-/// bytes; version 3: a KSUID's 20, an order the original system placed).
+use super::token::{self, Decoded, exactly};
+use super::{OrderId, ParseError, Username};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageToken(OrderId);
 
-const VERSION: u8 = 1;
-const VERSION_KSUID: u8 = 3;
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Listing {
+    /// The customer's canonical username.
+    customer: String,
+    after: String,
+}
 
 impl PageToken {
     pub fn after(last: OrderId) -> Self {
@@ -21,28 +26,28 @@ impl PageToken {
         self.0
     }
 
-    pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        let invalid = || ParseError::new("is not a token this service issued");
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
-        match bytes.split_first() {
-            Some((&VERSION, id)) if id.len() == 16 => {}
-            Some((&VERSION_KSUID, id)) if id.len() == 20 => {}
-            _ => return Err(invalid()),
+    /// Reads a token issued for `customer`'s listing; one of another
+    /// customer (or of a status queue) is refused.
+    pub fn parse(raw: &str, customer: &Username) -> Result<Self, ParseError> {
+        match token::decode::<Listing>(raw)? {
+            Decoded::Current(listing) => {
+                if listing.customer != customer.canonical().as_str() {
+                    return Err(token::invalid());
+                }
+                exactly(&listing.after, OrderId::parse, OrderId::to_string).map(Self)
+            }
+            // Binary tokens named no customer.
+            Decoded::Legacy(bytes) => token::legacy::listing(&bytes)
+                .map(Self)
+                .ok_or_else(token::invalid),
         }
-        OrderId::from_slice(&bytes[1..])
-            .map(Self)
-            .ok_or_else(invalid)
     }
 
-    pub fn encode(self) -> String {
-        let id = self.0.to_vec();
-        let mut bytes = Vec::with_capacity(1 + id.len());
-        bytes.push(match self.0 {
-            OrderId::Ulid(_) => VERSION,
-            OrderId::Ksuid(_) => VERSION_KSUID,
-        });
-        bytes.extend_from_slice(&id);
-        URL_SAFE_NO_PAD.encode(bytes)
+    pub fn encode(self, customer: &Username) -> String {
+        token::encode(Listing {
+            customer: customer.canonical().as_str().to_owned(),
+            after: self.0.to_string(),
+        })
     }
 }
 
@@ -50,25 +55,48 @@ impl PageToken {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_and_is_url_safe() {
-        let id = OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap();
-        let token = PageToken::after(id).encode();
-        assert!(
-            token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
-        assert_eq!(PageToken::parse(&token).unwrap().last_order(), id);
-        let ksuid = OrderId::parse("2UJT4m2UkBAWG7DHDLfkXxbMN04").unwrap();
-        let token = PageToken::after(ksuid).encode();
-        assert_eq!(PageToken::parse(&token).unwrap().last_order(), ksuid);
+    fn ann() -> Username {
+        Username::parse("Ann").unwrap()
     }
 
     #[test]
-    fn rejects_forged_tokens() {
-        for bad in ["", "abc", "not base64!", "AQ", &"A".repeat(40)] {
-            assert!(PageToken::parse(bad).is_err(), "{bad:?} should be rejected");
+    fn round_trips_for_its_customer_in_any_case_and_is_url_safe() {
+        for id in ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "2UJT4m2UkBAWG7DHDLfkXxbMN04"] {
+            let id = OrderId::parse(id).unwrap();
+            let raw = PageToken::after(id).encode(&ann());
+            assert!(
+                raw.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
+            let again = PageToken::parse(&raw, &Username::parse("ann").unwrap());
+            assert_eq!(again.map(PageToken::last_order), Ok(id));
+        }
+    }
+
+    #[test]
+    fn refuses_another_customers_token_and_forged_ones() {
+        let id = OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap();
+        let raw = PageToken::after(id).encode(&ann());
+        assert!(PageToken::parse(&raw, &Username::parse("bob").unwrap()).is_err());
+        let lower_case_id = token::encode(Listing {
+            customer: "ann".into(),
+            after: id.to_string().to_lowercase(),
+        });
+        assert!(PageToken::parse(&lower_case_id, &ann()).is_err());
+        for bad in ["", "abc", "not base64!", "AQ", &"A".repeat(40), "e30"] {
+            assert!(PageToken::parse(bad, &ann()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_issued_before_the_json_format_still_reads() {
+        for id in ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "2UJT4m2UkBAWG7DHDLfkXxbMN04"] {
+            let id = OrderId::parse(id).unwrap();
+            let raw = token::legacy::written::listing(id);
+            assert_eq!(
+                PageToken::parse(&raw, &ann()).map(PageToken::last_order),
+                Ok(id)
+            );
         }
     }
 }

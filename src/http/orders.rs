@@ -205,7 +205,7 @@ pub async fn list_orders(
     let limit = page_size(query.limit)?;
     let after = query
         .next_token
-        .map(|raw| PageToken::parse(&raw).map_err(|_| ApiError::InvalidPageToken))
+        .map(|raw| PageToken::parse(&raw, &username).map_err(|_| ApiError::InvalidPageToken))
         .transpose()?
         .map(PageToken::last_order);
     let page = store.orders_page(&username, limit, after, &access).await?;
@@ -225,7 +225,7 @@ pub async fn list_orders(
         message: "orders fetched successfully".into(),
         success: true,
         data: customer.into_iter().chain(orders).collect(),
-        next_token: page.next.map(|id| PageToken::after(id).encode()),
+        next_token: page.next.map(|id| PageToken::after(id).encode(&username)),
     }))
 }
 

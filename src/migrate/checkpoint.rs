@@ -4,7 +4,8 @@
 //! far. Written after each scan page; removed when the migration is done.
 
 use crate::store::StoreError;
-use crate::store::engine::{Engine, Item, Transaction, Value, WriteOp, number, text};
+use crate::store::TableAccess;
+use crate::store::engine::{Item, Transaction, Value, WriteOp, number, text};
 use crate::store::keys::{self, Key, PK, SK};
 
 use super::MigrateError;
@@ -121,7 +122,7 @@ pub enum CheckpointError {
 /// has none: it starts from the beginning), or an error if an
 /// interrupted migration ran with another number of segments.
 pub(super) async fn load(
-    engine: &Engine,
+    engine: &TableAccess,
     segments: u32,
     delete_orphans: bool,
 ) -> Result<Vec<Option<Checkpoint>>, MigrateError> {
@@ -153,7 +154,7 @@ pub(super) async fn load(
 }
 
 pub(super) async fn save(
-    engine: &Engine,
+    engine: &TableAccess,
     segment: u32,
     checkpoint: &Checkpoint,
 ) -> Result<(), StoreError> {
@@ -165,7 +166,7 @@ pub(super) async fn save(
     Ok(engine.write(transaction).await?)
 }
 
-pub(super) async fn clear(engine: &Engine, segments: u32) -> Result<(), StoreError> {
+pub(super) async fn clear(engine: &TableAccess, segments: u32) -> Result<(), StoreError> {
     for segment in 0..segments {
         let mut transaction = Transaction::default();
         transaction.add(WriteOp::Delete {

@@ -4,110 +4,76 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One kind of thing a migration counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+/// Declares the kinds, their names in a summary, and the list of all of
+/// them, once.
+macro_rules! kinds {
+    ($($(#[doc = $doc:literal])* $kind:ident => $name:literal,)*) => {
+        /// One kind of thing a migration counts.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Kind {
+            $($(#[doc = $doc])* $kind,)*
+        }
+
+        impl Kind {
+            const ALL: &[Kind] = &[$(Kind::$kind),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => $name,)*
+                }
+            }
+        }
+    };
+}
+
+kinds! {
     /// Items read by the first pass.
-    ItemsScanned,
+    ItemsScanned => "items_scanned",
     /// Profiles rewritten in place (`address` renamed to `Address`).
-    UsersNormalized,
+    UsersNormalized => "users_normalized",
     /// Mixed-case profiles moved to their lower-case key.
-    UsersMoved,
+    UsersMoved => "users_moved",
     /// Mixed-case profiles left where they are: another profile has the
     /// lower-case key (two users that differ only in case).
-    CaseCollisions,
+    CaseCollisions => "case_collisions",
     /// Items with a customer key and no profile (only an address).
-    PartialUsers,
-    PartialUsersDeleted,
+    PartialUsers => "partial_users",
+    PartialUsersDeleted => "partial_users_deleted",
     /// Email reservations given their owner's name.
-    ReservationsLinked,
+    ReservationsLinked => "reservations_linked",
     /// Mixed-case email reservations moved to their lower-case key.
-    ReservationsMoved,
+    ReservationsMoved => "reservations_moved",
     /// Profiles that had no reservation: given one.
-    ReservationsCreated,
+    ReservationsCreated => "reservations_created",
     /// Profiles whose lower-case email another profile has reserved.
-    EmailCollisions,
+    EmailCollisions => "email_collisions",
     /// Reservations that belong to no profile.
-    OrphanReservations,
-    OrphanReservationsDeleted,
+    OrphanReservations => "orphan_reservations",
+    OrphanReservationsDeleted => "orphan_reservations_deleted",
     /// Orders given their index keys and today's timestamps in place.
-    OrdersNormalized,
+    OrdersNormalized => "orders_normalized",
     /// Orders moved with their mixed-case customer.
-    OrdersMoved,
+    OrdersMoved => "orders_moved",
     /// Orders of no profile, or left by an earlier account of the name.
-    OrphanOrders,
-    OrphanOrdersDeleted,
+    OrphanOrders => "orphan_orders",
+    OrphanOrdersDeleted => "orphan_orders_deleted",
     /// Items a request changed between read and write, every time they
     /// were tried: left for the next run.
-    ChangedMeanwhile,
+    ChangedMeanwhile => "changed_meanwhile",
     /// Items that cannot be read (logged with their keys): left as they are.
-    Unreadable,
+    Unreadable => "unreadable",
     /// Profiles marked for deletion when read (a deletion running, or one
     /// stopped that the next request finishes): not judged, so no
     /// reservation is deleted as an orphan this run.
-    DeletionsUnderWay,
+    DeletionsUnderWay => "deletions_under_way",
     /// Profiles whose username today's registration rules refuse (the
     /// replaced system took any): served, percent-encoded in a path.
-    LegacyUsernames,
+    LegacyUsernames => "legacy_usernames",
     /// Profiles whose username no URL path can carry (`.` or `..`, which
     /// clients resolve away): logged with their keys for an operator.
-    UsernamesUnreachableByPath,
+    UsernamesUnreachableByPath => "usernames_unreachable_by_path",
     /// Items written (puts and deletes).
-    Writes,
-}
-
-impl Kind {
-    const ALL: [Kind; 22] = [
-        Kind::ItemsScanned,
-        Kind::UsersNormalized,
-        Kind::UsersMoved,
-        Kind::CaseCollisions,
-        Kind::PartialUsers,
-        Kind::PartialUsersDeleted,
-        Kind::ReservationsLinked,
-        Kind::ReservationsMoved,
-        Kind::ReservationsCreated,
-        Kind::EmailCollisions,
-        Kind::OrphanReservations,
-        Kind::OrphanReservationsDeleted,
-        Kind::OrdersNormalized,
-        Kind::OrdersMoved,
-        Kind::OrphanOrders,
-        Kind::OrphanOrdersDeleted,
-        Kind::ChangedMeanwhile,
-        Kind::Unreadable,
-        Kind::DeletionsUnderWay,
-        Kind::LegacyUsernames,
-        Kind::UsernamesUnreachableByPath,
-        Kind::Writes,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::ItemsScanned => "items_scanned",
-            Kind::UsersNormalized => "users_normalized",
-            Kind::UsersMoved => "users_moved",
-            Kind::CaseCollisions => "case_collisions",
-            Kind::PartialUsers => "partial_users",
-            Kind::PartialUsersDeleted => "partial_users_deleted",
-            Kind::ReservationsLinked => "reservations_linked",
-            Kind::ReservationsMoved => "reservations_moved",
-            Kind::ReservationsCreated => "reservations_created",
-            Kind::EmailCollisions => "email_collisions",
-            Kind::OrphanReservations => "orphan_reservations",
-            Kind::OrphanReservationsDeleted => "orphan_reservations_deleted",
-            Kind::OrdersNormalized => "orders_normalized",
-            Kind::OrdersMoved => "orders_moved",
-            Kind::OrphanOrders => "orphan_orders",
-            Kind::OrphanOrdersDeleted => "orphan_orders_deleted",
-            Kind::ChangedMeanwhile => "changed_meanwhile",
-            Kind::Unreadable => "unreadable",
-            Kind::DeletionsUnderWay => "deletions_under_way",
-            Kind::LegacyUsernames => "legacy_usernames",
-            Kind::UsernamesUnreachableByPath => "usernames_unreachable_by_path",
-            Kind::Writes => "writes",
-        }
-    }
+    Writes => "writes",
 }
 
 /// Counts by kind; every kind is present, so a summary shows its zeros.

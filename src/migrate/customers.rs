@@ -9,7 +9,8 @@ use crate::store::keys::{self, Key};
 use crate::store::records::{self, USERNAME};
 
 use super::counts::{Counts, Kind};
-use super::{ATTEMPTS, Run, Written, shape};
+use super::retry::{Reread, RetryIfChanged};
+use super::{Conditional, Run, shape};
 
 /// Who owns the partition the scan is in: items of one partition come
 /// together (in sort-key order) within a segment, so one read per
@@ -115,7 +116,8 @@ impl Run {
             return Ok(());
         };
         let mut first_read = true;
-        for _ in 0..ATTEMPTS {
+        let mut tries = RetryIfChanged::new();
+        while tries.another(counts) {
             if text(&item, USERNAME).is_none() {
                 return self.partial(item, counts).await;
             }
@@ -152,7 +154,7 @@ impl Run {
             };
             ops.extend(reservation.ops);
             match self.write(ops, counts).await? {
-                Written::Done => {
+                Conditional::Applied => {
                     if renamed {
                         counts.add(Kind::UsersNormalized, 1);
                     }
@@ -161,13 +163,13 @@ impl Run {
                     }
                     return Ok(());
                 }
-                Written::Refused(_) => match self.reread(&key).await? {
-                    Some(again) => item = again,
-                    None => return Ok(()),
-                },
+                Conditional::Refused(_) => {
+                    if let Reread::Gone = self.read_again(&key, &mut item).await? {
+                        return Ok(());
+                    }
+                }
             }
         }
-        counts.add(Kind::ChangedMeanwhile, 1);
         Ok(())
     }
 
@@ -204,12 +206,12 @@ impl Run {
         }];
         ops.extend(plan.ops);
         match self.write(ops, counts).await? {
-            Written::Done => {
+            Conditional::Applied => {
                 if let Some(kind) = plan.kind {
                     counts.add(kind, 1);
                 }
             }
-            Written::Refused(_) => counts.add(Kind::ChangedMeanwhile, 1),
+            Conditional::Refused(_) => counts.add(Kind::ChangedMeanwhile, 1),
         }
         Ok(())
     }
@@ -232,8 +234,8 @@ impl Run {
             key,
         };
         match self.write(vec![delete], counts).await? {
-            Written::Done => counts.add(Kind::PartialUsersDeleted, 1),
-            Written::Refused(_) => counts.add(Kind::ChangedMeanwhile, 1),
+            Conditional::Applied => counts.add(Kind::PartialUsersDeleted, 1),
+            Conditional::Refused(_) => counts.add(Kind::ChangedMeanwhile, 1),
         }
         Ok(())
     }
@@ -338,8 +340,8 @@ impl Run {
             key,
         };
         match self.write(vec![delete], counts).await? {
-            Written::Done => counts.add(Kind::OrphanReservationsDeleted, 1),
-            Written::Refused(_) => counts.add(Kind::ChangedMeanwhile, 1),
+            Conditional::Applied => counts.add(Kind::OrphanReservationsDeleted, 1),
+            Conditional::Refused(_) => counts.add(Kind::ChangedMeanwhile, 1),
         }
         Ok(())
     }

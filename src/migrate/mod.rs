@@ -25,6 +25,7 @@ mod limiter;
 mod moves;
 mod orders;
 pub mod progress;
+mod retry;
 mod shape;
 
 use std::sync::Arc;
@@ -33,9 +34,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_util::future::try_join_all;
 use serde::Serialize;
 
-use crate::store::engine::{Engine, EngineError, Item, Segment, Transaction, WriteOp, key_of};
+use crate::store::engine::{EngineError, Item, Segment, Transaction, WriteOp, key_of};
 use crate::store::keys::{self, Key};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, TableAccess};
 
 pub use checkpoint::{CheckpointError, Pass};
 pub use counts::{Counts, Kind};
@@ -46,8 +47,6 @@ const SCAN_PAGE: usize = 100;
 /// a run killed while it moves a large customer does not start over.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often an item a request keeps changing is read and tried again.
-const ATTEMPTS: usize = 3;
-
 #[derive(Debug, Clone)]
 pub struct MigrateOptions {
     /// Count what would change; write nothing (not even a checkpoint).
@@ -96,7 +95,7 @@ impl From<EngineError> for MigrateError {
 
 /// One run, shared by its segments.
 struct Run {
-    engine: Engine,
+    engine: TableAccess,
     options: MigrateOptions,
     limiter: limiter::Limiter,
     progress: Arc<MigrationProgress>,
@@ -110,8 +109,8 @@ struct Run {
 }
 
 /// Whether a conditional write happened.
-enum Written {
-    Done,
+enum Conditional {
+    Applied,
     /// A condition did not hold: someone changed the items meanwhile.
     Refused(crate::store::engine::ConditionFailed),
 }
@@ -123,7 +122,7 @@ pub async fn run(
     options: MigrateOptions,
     progress: Arc<MigrationProgress>,
 ) -> Result<MigrationSummary, MigrateError> {
-    let engine = store.engine().clone();
+    let engine = store.table_access();
     let segments = options.segments.clamp(1, engine.max_segments());
     let (checkpoints, resumed) = if options.dry_run {
         (vec![None; segments as usize], false)
@@ -296,13 +295,17 @@ impl Run {
     }
 
     /// Writes `ops` atomically (on a dry run, only counts them), paced.
-    async fn write(&self, ops: Vec<WriteOp>, counts: &mut Counts) -> Result<Written, StoreError> {
+    async fn write(
+        &self,
+        ops: Vec<WriteOp>,
+        counts: &mut Counts,
+    ) -> Result<Conditional, StoreError> {
         let writes = ops
             .iter()
             .filter(|op| !matches!(op, WriteOp::Check { .. }))
             .count();
         if writes == 0 {
-            return Ok(Written::Done);
+            return Ok(Conditional::Applied);
         }
         self.note_claimed(&ops);
         if !self.options.dry_run {
@@ -311,7 +314,9 @@ impl Run {
             transaction.extend(ops);
             match self.engine.write(transaction).await {
                 Ok(()) => {}
-                Err(EngineError::ConditionFailed(failed)) => return Ok(Written::Refused(failed)),
+                Err(EngineError::ConditionFailed(failed)) => {
+                    return Ok(Conditional::Refused(failed));
+                }
                 Err(error) => return Err(error.into()),
             }
         }
@@ -319,7 +324,7 @@ impl Run {
         self.progress
             .written
             .fetch_add(writes as u64, Ordering::Relaxed);
-        Ok(Written::Done)
+        Ok(Conditional::Applied)
     }
 
     /// On a dry run, notes the reservations `ops` would have claimed.
@@ -352,10 +357,5 @@ impl Run {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .contains(key)
-    }
-
-    /// Reads `key` again, after a write on it was refused.
-    async fn reread(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        Ok(self.engine.get(key).await?)
     }
 }

@@ -9,7 +9,8 @@ use crate::store::records::{ADDRESS, LEGACY_ADDRESS, MIGRATED_FROM, USERNAME};
 
 use super::counts::{Counts, Kind};
 use super::customers::{Owner, Partitions};
-use super::{ATTEMPTS, Run, Written, shape};
+use super::retry::RetryIfChanged;
+use super::{Conditional, Run, shape};
 
 impl Run {
     /// A partition keyed by a mixed-case username: at its first item, its
@@ -60,16 +61,17 @@ impl Run {
         let canonical = owner.canonical();
         let target = keys::customer(&canonical);
         let old_key = keys::customer_of_partition(old_pk);
-        for _ in 0..ATTEMPTS {
+        let mut tries = RetryIfChanged::new();
+        while tries.another(counts) {
             let old = self.engine.get(&old_key).await?;
             let current = self.engine.get(&target).await?;
             let moved_here = current
                 .as_ref()
                 .is_some_and(|moved| text(moved, MIGRATED_FROM) == Some(old_pk));
-            let old_profile = old
+            let registered_again = old
                 .as_ref()
-                .is_some_and(|old| text(old, USERNAME).is_some());
-            if let (true, true, Some(old)) = (moved_here, old_profile, &old) {
+                .filter(|old| moved_here && text(old, USERNAME).is_some());
+            if let Some(old) = registered_again {
                 // The original system registered the name again after the
                 // move: another customer, whose orders are not the moved one's.
                 counts.add(Kind::CaseCollisions, 1);
@@ -82,7 +84,7 @@ impl Run {
                 }
                 return Ok(Owner::Stays);
             }
-            if let (true, Some(current)) = (moved_here, &current) {
+            if let Some(current) = current.as_ref().filter(|_| moved_here) {
                 // The original system edited the address of the moved
                 // customer (under the name as typed) since: it goes over.
                 if let Some(old) = old.as_ref().filter(|old| old.contains_key(LEGACY_ADDRESS))
@@ -129,7 +131,7 @@ impl Run {
                 },
             ];
             ops.extend(reservation.ops);
-            if let Written::Done = self.write(ops, counts).await? {
+            if let Conditional::Applied = self.write(ops, counts).await? {
                 counts.add(Kind::UsersMoved, 1);
                 if let Some(kind) = reservation.kind {
                     counts.add(kind, 1);
@@ -138,7 +140,6 @@ impl Run {
             }
             // Refused: taken, changed, or a reservation changed. Look again.
         }
-        counts.add(Kind::ChangedMeanwhile, 1);
         Ok(Owner::Stays)
     }
 
@@ -168,11 +169,11 @@ impl Run {
             },
         ];
         match self.write(ops, counts).await? {
-            Written::Done => {
+            Conditional::Applied => {
                 counts.add(Kind::UsersNormalized, 1);
                 Ok(true)
             }
-            Written::Refused(_) => Ok(false),
+            Conditional::Refused(_) => Ok(false),
         }
     }
 }

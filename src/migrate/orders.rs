@@ -2,7 +2,6 @@
 //! customer, and orders that belong to no profile.
 
 use crate::store::StoreError;
-use crate::store::belongs_to_profile;
 use crate::store::engine::{
     AttributeCheck, Condition, Item, Value, WriteOp, key_of, text as engine_text,
 };
@@ -11,7 +10,8 @@ use crate::store::records::{self, CREATED_AT, DELETING, MIGRATED_FROM, USERNAME}
 
 use super::counts::{Counts, Kind};
 use super::customers::{Owner, Partitions};
-use super::{ATTEMPTS, Run, Written, shape};
+use super::retry::{Reread, RetryIfChanged};
+use super::{Conditional, Run, shape};
 
 impl Run {
     /// An order in a lower-case partition: into today's shape if its
@@ -26,44 +26,42 @@ impl Run {
             return Ok(());
         };
         let owner = self.owner(&key.pk, partitions).await?;
-        for _ in 0..ATTEMPTS {
+        let mut tries = RetryIfChanged::new();
+        while tries.another(counts) {
             let Ok(order) = records::order_from_item(&item) else {
                 counts.add(Kind::Unreadable, 1);
                 return Ok(());
             };
-            match &owner {
+            let orphan = match &owner {
                 Owner::Deleting | Owner::MovedTo(_) | Owner::Stays => return Ok(()),
-                Owner::Nobody => {
-                    let nobody = no_profile(&key.pk);
-                    return self.orphan_order(item, nobody, counts).await;
-                }
+                Owner::Nobody => no_profile(&key.pk),
                 // Left by an earlier account of the same name.
-                Owner::Profile(profile, profile_item) if !belongs_to_profile(&order, profile) => {
-                    let same = same_profile(&key.pk, profile_item);
-                    return self.orphan_order(item, same, counts).await;
+                Owner::Profile(profile, profile_item) if !order.belongs_to(profile) => {
+                    same_profile(&key.pk, profile_item)
                 }
-                Owner::Profile(..) => {}
-            }
-            let wanted = shape::order_shape(&item, &order);
-            if wanted == item {
-                return Ok(());
-            }
-            let put = WriteOp::Put {
-                condition: shape::unchanged(&item),
-                item: wanted,
+                Owner::Profile(..) => {
+                    let wanted = shape::order_shape(&item, &order);
+                    if wanted == item {
+                        return Ok(());
+                    }
+                    let put = WriteOp::Put {
+                        condition: shape::unchanged(&item),
+                        item: wanted,
+                    };
+                    match self.write(vec![put], counts).await? {
+                        Conditional::Applied => {
+                            counts.add(Kind::OrdersNormalized, 1);
+                            return Ok(());
+                        }
+                        Conditional::Refused(_) => match self.read_again(&key, &mut item).await? {
+                            Reread::Changed => continue,
+                            Reread::Gone => return Ok(()),
+                        },
+                    }
+                }
             };
-            match self.write(vec![put], counts).await? {
-                Written::Done => {
-                    counts.add(Kind::OrdersNormalized, 1);
-                    return Ok(());
-                }
-                Written::Refused(_) => match self.reread(&key).await? {
-                    Some(again) => item = again,
-                    None => return Ok(()),
-                },
-            }
+            return self.orphan_order(item, orphan, counts).await;
         }
-        counts.add(Kind::ChangedMeanwhile, 1);
         Ok(())
     }
 
@@ -92,8 +90,8 @@ impl Run {
             key,
         };
         match self.write(vec![owner_check, delete], counts).await? {
-            Written::Done => counts.add(Kind::OrphanOrdersDeleted, 1),
-            Written::Refused(_) => counts.add(Kind::ChangedMeanwhile, 1),
+            Conditional::Applied => counts.add(Kind::OrphanOrdersDeleted, 1),
+            Conditional::Refused(_) => counts.add(Kind::ChangedMeanwhile, 1),
         }
         Ok(())
     }
@@ -116,7 +114,8 @@ impl Run {
                 AttributeCheck::Absent(DELETING),
             ]),
         };
-        for _ in 0..ATTEMPTS {
+        let mut tries = RetryIfChanged::new();
+        while tries.another(counts) {
             let Some(new) = moved(&old, &key.pk) else {
                 counts.add(Kind::Unreadable, 1);
                 return Ok(());
@@ -133,19 +132,20 @@ impl Run {
                 },
             ];
             match self.write(ops, counts).await? {
-                Written::Done => {
+                Conditional::Applied => {
                     counts.add(Kind::OrdersMoved, 1);
                     return Ok(());
                 }
                 // The profile went away or is being deleted: the order stays.
-                Written::Refused(failed)
+                Conditional::Refused(failed)
                     if failed.failures.first().is_some_and(Option::is_some) =>
                 {
-                    break;
+                    counts.add(Kind::ChangedMeanwhile, 1);
+                    return Ok(());
                 }
-                Written::Refused(_) => match self.reread(&key).await? {
-                    Some(again) => old = again,
-                    None => {
+                Conditional::Refused(_) => match self.read_again(&key, &mut old).await? {
+                    Reread::Changed => {}
+                    Reread::Gone => {
                         // Gone: deleted meanwhile, or moved by this very
                         // write, whose first attempt succeeded and whose
                         // answer was lost. DynamoDB answers such a retry
@@ -153,7 +153,7 @@ impl Run {
                         // "TransactWriteItems", idempotent for 10 minutes);
                         // moto does not, and refuses it.
                         let target = keys::order(owner, order_id(&key)?);
-                        let arrived = self.reread(&target).await?.is_some_and(|new| {
+                        let arrived = self.engine.get(&target).await?.is_some_and(|new| {
                             engine_text(&new, MIGRATED_FROM) == Some(key.pk.as_str())
                         });
                         let kind = if arrived {
@@ -167,7 +167,6 @@ impl Run {
                 },
             }
         }
-        counts.add(Kind::ChangedMeanwhile, 1);
         Ok(())
     }
 }

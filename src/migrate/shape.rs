@@ -6,41 +6,17 @@ use crate::domain::{Order, User};
 use crate::store::engine::{AttributeCheck, Condition, Item, Value, text};
 use crate::store::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK};
 use crate::store::records::{
-    ADDRESS, AMOUNT, CREATED_AT, DELETING, EMAIL, LEGACY_ADDRESS, MIGRATED_FROM, NAME,
-    NUMBER_ITEMS, ORDER_ID, STATUS, SUB, TRACE_PARENT, UPDATED_AT, USERNAME, VERSION,
+    ADDRESS, CREATED_AT, CUSTOMER_ATTRIBUTES, LEGACY_ADDRESS, ORDER_ID, UPDATED_AT, USERNAME,
 };
-
-/// Every attribute either service writes. A write of the live service
-/// changes at least one of them, so an item whose values of all of them are
-/// as read has not been written since (attributes outside the list are
-/// carried over as read, never checked).
-const WRITTEN_BY_A_SERVICE: [&str; 20] = [
-    GSI1PK,
-    GSI1SK,
-    GSI2PK,
-    GSI2SK,
-    USERNAME,
-    EMAIL,
-    NAME,
-    ADDRESS,
-    LEGACY_ADDRESS,
-    CREATED_AT,
-    UPDATED_AT,
-    ORDER_ID,
-    STATUS,
-    AMOUNT,
-    NUMBER_ITEMS,
-    VERSION,
-    TRACE_PARENT,
-    SUB,
-    DELETING,
-    MIGRATED_FROM,
-];
 
 /// The item exists and is as `read`: the condition of every migration
 /// write, so it never overwrites a concurrent request's write.
 pub(super) fn unchanged(read: &Item) -> Condition {
-    let checks = WRITTEN_BY_A_SERVICE
+    // A write of the live service changes at least one attribute it
+    // writes, so an item whose values of all of them are as read has not
+    // been written since (attributes outside the list are carried over as
+    // read, never checked).
+    let checks = CUSTOMER_ATTRIBUTES
         .iter()
         .map(|&name| match read.get(name) {
             Some(value) => AttributeCheck::equals(name, value.clone()),
@@ -124,7 +100,7 @@ pub(super) fn reservation(key: &keys::Key, user: &User) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::records::{order_from_item, user_from_item};
+    use crate::store::records::{AMOUNT, STATUS, VERSION, order_from_item, user_from_item};
 
     fn item(pairs: &[(&str, &str)], numbers: &[(&str, &str)]) -> Item {
         pairs

@@ -3,52 +3,56 @@
 //! were published: a change made just before a crash is published after the
 //! restart.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
-use super::backoff::Backoff;
 use super::error::NotifyError;
 use super::event::OrderEvent;
 use super::publish::Publisher;
 use super::record::decode_body;
+use super::worker::{Pacing, Pass, Source};
 use crate::error_chain as chain;
 use crate::store::embedded::EmbeddedEngine;
 
 const BATCH: usize = 100;
-/// The feed wakes the source on every commit that records a change; this is
-/// only the longest it sleeps without one.
-const IDLE_POLL: Duration = Duration::from_secs(5);
 
 pub struct EmbeddedFeed {
-    pub engine: EmbeddedEngine,
+    engine: EmbeddedEngine,
+    changed: Arc<Notify>,
+}
+
+/// The feed wakes the source on every commit that records a change, so the
+/// idle rest is only the longest it sleeps without one.
+pub(super) const PACING: Pacing = Pacing {
+    idle: Duration::from_secs(5),
+    first_retry: Duration::from_millis(200),
+};
+
+impl Source for EmbeddedFeed {
+    const NAME: &'static str = "embedded";
+
+    async fn pass(
+        &mut self,
+        publisher: &Publisher,
+        _: &watch::Receiver<bool>,
+    ) -> Result<Pass, NotifyError> {
+        Ok(match self.handle_batch(publisher).await? {
+            0 => Pass::Idle,
+            _ => Pass::Worked,
+        })
+    }
+
+    async fn woken(&self) {
+        self.changed.notified().await
+    }
 }
 
 impl EmbeddedFeed {
-    pub async fn run(&self, publisher: &Publisher, mut shutdown: watch::Receiver<bool>) {
-        let changed = self.engine.change_signal();
-        let mut backoff = Backoff::new(Duration::from_millis(200));
-        while !*shutdown.borrow() {
-            let wait = match self.handle_batch(publisher).await {
-                Ok(0) => IDLE_POLL,
-                Ok(_) => {
-                    backoff.succeeded();
-                    continue;
-                }
-                Err(error) => {
-                    tracing::error!(
-                        error = chain(&error),
-                        "order changes not published; retrying"
-                    );
-                    backoff.failed()
-                }
-            };
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                () = changed.notified() => {}
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
+    pub fn new(engine: EmbeddedEngine) -> Self {
+        let changed = engine.change_signal();
+        Self { engine, changed }
     }
 
     /// Publishes the oldest pending changes; returns how many were handled.

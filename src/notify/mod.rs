@@ -11,13 +11,12 @@ mod publish;
 mod record;
 mod sqs;
 mod streams;
+mod worker;
 
 use tokio::sync::watch;
 
-use crate::config::StoreSettings;
 use crate::config::{NotificationSettings, PublisherSettings, SourceSettings};
 use crate::store::Store;
-use crate::store::engine::Engine;
 use embedded::EmbeddedFeed;
 use publish::{AwsPublisher, Publisher};
 use sqs::SqsSource;
@@ -40,19 +39,9 @@ impl Notifier {
     /// topic and bus are created too when missing.
     pub async fn build(
         settings: &NotificationSettings,
-        store_settings: &StoreSettings,
         store: &Store,
     ) -> anyhow::Result<Option<Self>> {
-        if settings.source == SourceSettings::Off {
-            return Ok(None);
-        }
-        let create = matches!(
-            store_settings,
-            StoreSettings::DynamoDb {
-                create_table: true,
-                ..
-            }
-        );
+        let create = settings.create_missing;
         let publisher = match &settings.publisher {
             PublisherSettings::Log => Publisher::Log,
             PublisherSettings::Aws {
@@ -72,29 +61,23 @@ impl Notifier {
                 Publisher::Aws(publisher)
             }
         };
-        let source = match (&settings.source, store.engine()) {
-            (SourceSettings::Off, _) => return Ok(None),
-            (SourceSettings::Embedded, Engine::Embedded(engine)) => {
-                Source::Embedded(EmbeddedFeed {
-                    engine: engine.clone(),
-                })
-            }
-            (SourceSettings::Embedded, _) => {
-                anyhow::bail!("NOTIFICATIONS_SOURCE=embedded needs STORE=embedded")
-            }
-            (SourceSettings::DynamoDbStreams, _) => {
-                let StoreSettings::DynamoDb { table_name, .. } = store_settings else {
-                    anyhow::bail!("NOTIFICATIONS_SOURCE=dynamodb-streams needs STORE=dynamodb");
-                };
+        // The configuration has paired each source with its store already.
+        let source = match &settings.source {
+            SourceSettings::Off => return Ok(None),
+            SourceSettings::Embedded => match store.embedded_change_feed() {
+                Some(engine) => Source::Embedded(EmbeddedFeed::new(engine)),
+                None => anyhow::bail!("the embedded change feed needs the embedded store"),
+            },
+            SourceSettings::DynamoDbStreams { table_name } => {
                 let sdk = crate::aws::sdk_config().await;
-                Source::Streams(StreamsSource {
-                    dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
-                    streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
-                    table: table_name.clone(),
-                    store: store.clone(),
-                })
+                Source::Streams(StreamsSource::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    aws_sdk_dynamodbstreams::Client::new(&sdk),
+                    table_name.clone(),
+                    store.clone(),
+                ))
             }
-            (SourceSettings::Sqs { queue_url }, _) => {
+            SourceSettings::Sqs { queue_url } => {
                 let sdk = crate::aws::sdk_config().await;
                 let sqs = aws_sdk_sqs::config::Builder::from(&sdk)
                     .timeout_config(crate::aws::long_poll_timeouts())
@@ -117,19 +100,20 @@ impl Notifier {
 
     /// Runs until `shutdown` turns true, then returns once the batches in
     /// hand are finished.
-    pub async fn run(&self, shutdown: watch::Receiver<bool>) {
-        match &self.source {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let publisher = &self.publisher;
+        match self.source {
             Source::Sqs(source) => {
                 tracing::info!(queue = %source.queue_url, "consuming order changes");
-                source.run(&self.publisher, shutdown).await;
+                source.run(publisher, shutdown).await;
             }
-            Source::Embedded(feed) => {
+            Source::Embedded(mut feed) => {
                 tracing::info!("consuming the embedded change feed");
-                feed.run(&self.publisher, shutdown).await;
+                worker::run(&mut feed, publisher, embedded::PACING, shutdown).await;
             }
-            Source::Streams(source) => {
+            Source::Streams(mut source) => {
                 tracing::info!(table = %source.table, "consuming the table stream");
-                source.run(&self.publisher, shutdown).await;
+                worker::run(&mut source, publisher, streams::PACING, shutdown).await;
             }
         }
         tracing::info!("order change consumer stopped");

@@ -25,11 +25,11 @@ use aws_sdk_sqs::types::{
 use futures_util::future::join_all;
 use tokio::sync::watch;
 
-use super::backoff::Backoff;
 use super::error::NotifyError;
 use super::event::OrderEvent;
 use super::publish::Publisher;
 use super::record::decode_body;
+use super::worker::{self, Pacing, Pass, Source};
 use crate::error_chain as chain;
 
 const WAIT_SECONDS: i32 = 20;
@@ -45,6 +45,38 @@ pub struct SqsSource {
     /// The longest a message is hidden after a transient failure.
     pub retry_cap: Duration,
     pub concurrency: usize,
+}
+
+/// A long poll is its own rest: an empty receive is followed by the next at
+/// once.
+const PACING: Pacing = Pacing {
+    idle: Duration::ZERO,
+    first_retry: Duration::from_millis(500),
+};
+
+/// One of the source's long-pollers.
+struct Poller<'a>(&'a SqsSource);
+
+impl Source for Poller<'_> {
+    const NAME: &'static str = "sqs";
+
+    async fn pass(
+        &mut self,
+        publisher: &Publisher,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Pass, NotifyError> {
+        let messages = tokio::select! {
+            // A receive still waiting is dropped: SQS hands its messages
+            // to nobody, or they come back after the visibility timeout.
+            () = worker::stopping(shutdown) => return Ok(Pass::Idle),
+            received = self.0.receive() => received?,
+        };
+        if messages.is_empty() {
+            return Ok(Pass::Idle);
+        }
+        self.0.process(publisher, messages).await;
+        Ok(Pass::Worked)
+    }
 }
 
 /// What became of one received message.
@@ -82,35 +114,10 @@ impl SqsSource {
     /// Polls with `concurrency` long-pollers until `shutdown` turns true. A
     /// batch in hand is always finished: published and deleted, or left.
     pub async fn run(&self, publisher: &Publisher, shutdown: watch::Receiver<bool>) {
-        let pollers = (0..self.concurrency.max(1)).map(|_| self.poll(publisher, shutdown.clone()));
+        let pollers = (0..self.concurrency.max(1)).map(|_| async {
+            worker::run(&mut Poller(self), publisher, PACING, shutdown.clone()).await
+        });
         join_all(pollers).await;
-    }
-
-    async fn poll(&self, publisher: &Publisher, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Backoff::new(Duration::from_millis(500));
-        while !*shutdown.borrow() {
-            let received = tokio::select! {
-                // A receive still waiting is dropped: SQS hands its messages
-                // to nobody, or they come back after the visibility timeout.
-                _ = shutdown.changed() => break,
-                received = self.receive() => received,
-            };
-            match received {
-                Ok(messages) => {
-                    backoff.succeeded();
-                    if !messages.is_empty() {
-                        self.process(publisher, messages).await;
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(error = chain(&error), queue = %self.queue_url, "cannot receive order changes; retrying");
-                    tokio::select! {
-                        _ = shutdown.changed() => break,
-                        () = tokio::time::sleep(backoff.failed()) => {}
-                    }
-                }
-            }
-        }
     }
 
     async fn receive(&self) -> Result<Vec<Message>, NotifyError> {

@@ -14,8 +14,8 @@
 //!   away, and the reader resumes at the oldest record still there, with an
 //!   ERROR line and a `ChangesLost` metric.
 //!
-//! Positions are checkpointed in the table, so a restart neither replays
-//! everything nor skips records. The checkpoint writes are stream records
+//! Shard positions are saved in the table, so a restart neither replays
+//! everything nor skips records. The position writes are stream records
 //! too; they are passed over and never count as work, so an idle reader
 //! sleeps between passes instead of reading its own writes forever.
 
@@ -38,13 +38,12 @@ use super::error::NotifyError;
 use super::event::OrderEvent;
 use super::publish::Publisher;
 use super::record::{ChangeKind, StreamRecord};
+use super::worker::{Pacing, Pass, Source};
 use crate::error_chain as chain;
 use crate::store::engine::{Item, Value};
 use crate::store::{ShardPosition, Store, keys};
 use crate::telemetry::metrics;
 
-/// The longest an idle reader sleeps between passes.
-const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How often the shard list is read again (shards split every few hours).
 const DESCRIBE_EVERY: Duration = Duration::from_secs(10);
 /// Empty pages one shard may answer in a row within one pass; the next
@@ -57,10 +56,11 @@ const RECORDS_PER_READ: i32 = 100;
 const SOURCE: &str = "dynamodb-streams";
 
 pub struct StreamsSource {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub streams: aws_sdk_dynamodbstreams::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    streams: aws_sdk_dynamodbstreams::Client,
     pub table: String,
-    pub store: Store,
+    store: Store,
+    reader: Reader,
 }
 
 /// What the reader knows of the stream between passes.
@@ -81,34 +81,56 @@ struct ShardState {
     retry_at: Option<Instant>,
 }
 
+/// Streams have no signal of new records: an idle reader polls once a second.
+pub(super) const PACING: Pacing = Pacing {
+    idle: Duration::from_secs(1),
+    first_retry: Duration::from_millis(500),
+};
+
+impl Source for StreamsSource {
+    const NAME: &'static str = SOURCE;
+
+    async fn pass(
+        &mut self,
+        publisher: &Publisher,
+        _: &watch::Receiver<bool>,
+    ) -> Result<Pass, NotifyError> {
+        // After a failure the reader starts afresh: the stream may have
+        // been replaced, and the next pass finds it again.
+        let mut reader = std::mem::take(&mut self.reader);
+        let handled = self.read_shards(&mut reader, publisher).await?;
+        self.reader = reader;
+        Ok(if handled == 0 {
+            Pass::Idle
+        } else {
+            Pass::Worked
+        })
+    }
+}
+
 impl StreamsSource {
-    pub async fn run(&self, publisher: &Publisher, mut shutdown: watch::Receiver<bool>) {
-        let mut reader = Reader::default();
-        let mut backoff = Backoff::new(Duration::from_millis(500));
-        while !*shutdown.borrow() {
-            let wait = match self.pass(&mut reader, publisher).await {
-                Ok(0) => IDLE_POLL,
-                Ok(_) => {
-                    backoff.succeeded();
-                    continue;
-                }
-                Err(error) => {
-                    tracing::error!(error = chain(&error), table = %self.table, "reading the table stream failed; retrying");
-                    // The stream may have been replaced: find it again.
-                    reader = Reader::default();
-                    backoff.failed()
-                }
-            };
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                () = tokio::time::sleep(wait) => {}
-            }
+    pub fn new(
+        dynamodb: aws_sdk_dynamodb::Client,
+        streams: aws_sdk_dynamodbstreams::Client,
+        table: String,
+        store: Store,
+    ) -> Self {
+        Self {
+            dynamodb,
+            streams,
+            table,
+            store,
+            reader: Reader::default(),
         }
     }
 
     /// One pass over the shards that may be read now; returns how many
-    /// change records of others (not the reader's checkpoints) it handled.
-    async fn pass(&self, reader: &mut Reader, publisher: &Publisher) -> Result<usize, NotifyError> {
+    /// change records of others (not the reader's saved positions) it handled.
+    async fn read_shards(
+        &self,
+        reader: &mut Reader,
+        publisher: &Publisher,
+    ) -> Result<usize, NotifyError> {
         let arn = match &reader.stream_arn {
             Some(arn) => arn.clone(),
             None => {
@@ -182,7 +204,7 @@ impl StreamsSource {
             {
                 Ok(output) => output,
                 Err(error) => match page_refusal(&error) {
-                    // Iterators last 15 minutes: start again from the checkpoint.
+                    // Iterators last 15 minutes: start again from the saved position.
                     Refusal::Expired => {
                         shard.iterator = None;
                         continue;
@@ -198,14 +220,13 @@ impl StreamsSource {
             };
             let records: Vec<StreamRecord> = output.records().iter().filter_map(convert).collect();
             let ours = |r: &StreamRecord| {
-                crate::store::engine::text(&r.keys, keys::PK)
-                    .is_some_and(keys::is_stream_checkpoint)
+                crate::store::engine::text(&r.keys, keys::PK).is_some_and(keys::is_shard_position)
             };
             let theirs: Vec<StreamRecord> = records.iter().filter(|r| !ours(r)).cloned().collect();
             // Published before the iterator moves on: a failure re-reads this page.
             self.publish(publisher, &theirs).await?;
             let last = records.iter().rev().find_map(|r| r.sequence_number.clone());
-            // Saving a position after nothing but our own checkpoints would
+            // Saving a position after nothing but our own position writes would
             // write a record that the next page holds: it would feed itself.
             if let Some(last) = last.filter(|_| !theirs.is_empty()) {
                 let position = ShardPosition::After(last);
@@ -228,7 +249,7 @@ impl StreamsSource {
         Ok(handled)
     }
 
-    /// An iterator at the shard's checkpoint; if the checkpoint has been
+    /// An iterator at the shard's saved position; if that has been
     /// trimmed away, at the oldest record still there.
     async fn start_iterator(
         &self,
@@ -297,7 +318,7 @@ impl StreamsSource {
                     parent: shard.parent_shard_id().map(str::to_owned),
                     id,
                     iterator: None,
-                    backoff: Backoff::new(Duration::from_millis(500)),
+                    backoff: Backoff::new(PACING.first_retry),
                     retry_at: None,
                 }),
             }

@@ -45,7 +45,8 @@ pub fn deadline(budget: Duration) -> Instant {
 }
 
 /// The deadline of the work under way, if it has started one.
-pub fn current() -> Option<Instant> {
+#[cfg(test)]
+fn current() -> Option<Instant> {
     DEADLINE.try_with(Cell::get).ok().flatten()
 }
 

@@ -5,7 +5,7 @@
 //! | customer          | `CUSTOMER#<username>`       | same as PK            |               |                 |
 //! | email reservation | `CUSTOMEREMAIL#<email>`     | same as PK            |               |                 |
 //! | order             | `CUSTOMER#<username>`       | `#ORDER#<ulid>`       | `ORDER#<ulid>`| `CUSTOMER#<username>` |
-//! | stream checkpoint | `STREAMCHECKPOINT#<shard>`  | same as PK            |               |                 |
+//! | shard position    | `STREAMCHECKPOINT#<shard>`  | same as PK            |               |                 |
 //!
 //! Orders also carry GSI2 keys, the status queue: `GSI2PK` is
 //! `STATUS#<status>#<shard>` and `GSI2SK` is `<when it entered the status>#<ulid>`
@@ -155,7 +155,7 @@ pub fn health_probe() -> Key {
 }
 
 /// Where the stream reader keeps its position in one shard.
-pub fn stream_checkpoint(shard_id: &str) -> Key {
+pub fn shard_position_key(shard_id: &str) -> Key {
     Key::same(format!("{STREAM_CHECKPOINT}{shard_id}"))
 }
 
@@ -184,7 +184,7 @@ pub fn is_customer_partition(pk: &str) -> bool {
     pk.starts_with(CUSTOMER)
 }
 
-pub fn is_stream_checkpoint(pk: &str) -> bool {
+pub fn is_shard_position(pk: &str) -> bool {
     pk.starts_with(STREAM_CHECKPOINT)
 }
 

@@ -1,14 +1,24 @@
 //! The single-table model, written once over the engine interface. Each
-//! concern is a file of its own `impl Store`: `users`, `address`,
-//! `deletion`, `orders`,
-//! `ownership` (whose data a caller may touch), `queue` (orders by status),
-//! `idempotency` and the stream reader's `checkpoints`. Only what serves
-//! requests lives here: `crate::migrate`, the one-off cut-over tool, uses
-//! the engine interface from above.
+//! concern is a file of its own `impl Store`, and what callers may use is:
+//!
+//! | file | public methods |
+//! |---|---|
+//! | `users` | `register`, `user`, `bind_account` |
+//! | `address` | `set_address` |
+//! | `deletion` | `delete_user`, `begin_deletion`, `finish_deletion` |
+//! | `orders` | `place_order`, `orders_page`, `order`, `move_order` |
+//! | `ownership` | `check_order_access` (and the rules of whose data a caller may touch) |
+//! | `queue` | `status_queue` (orders by status) |
+//! | `table_access` | `TableAccess`: what `migrate` and `preflight` may do, nothing more |
+//!
+//! `idempotency`, `shard_positions` (the stream reader's) and the engines
+//! are the crate's own. Only what serves requests lives here: `migrate`,
+//! the cut-over tool, works through [`TableAccess`].
 
 mod address;
-pub mod budget;
-mod checkpoints;
+#[cfg(test)]
+mod attribute_coverage;
+pub(crate) mod budget;
 mod deletion;
 pub(crate) mod dynamodb;
 pub(crate) mod embedded;
@@ -20,6 +30,8 @@ mod orders;
 mod ownership;
 mod queue;
 pub(crate) mod records;
+mod shard_positions;
+mod table_access;
 mod unreadable;
 mod users;
 
@@ -29,14 +41,14 @@ use std::time::SystemTime;
 use crate::domain::{OrderId, Timestamp};
 use engine::Engine;
 
-pub use checkpoints::ShardPosition;
 pub use deletion::DeletionRun;
 pub use dynamodb::preflight::Finding as TableFinding;
 pub use error::StoreError;
 pub use idempotency::{IDEMPOTENCY_TTL, ScopedKey};
 pub use orders::OrdersPage;
-pub(crate) use ownership::belongs_to_profile;
 pub use queue::QueuePage;
+pub use shard_positions::ShardPosition;
+pub use table_access::TableAccess;
 
 /// What a write produced, and whether this answer replays an earlier write
 /// under the same idempotency key.
@@ -90,8 +102,26 @@ impl Store {
         self
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The table as the maintenance commands see it.
+    pub fn table_access(&self) -> TableAccess {
+        TableAccess::new(self.engine.clone())
+    }
+
+    /// How many requests this process has sent to DynamoDB, when that is the
+    /// engine (the tests' and benchmarks' request counts).
+    pub(crate) fn dynamodb_request_count(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+        match &self.engine {
+            Engine::DynamoDb(engine) => Some(engine.request_count()),
+            Engine::Embedded(_) => None,
+        }
+    }
+
+    /// The embedded engine's change feed, when that is the engine.
+    pub(crate) fn embedded_change_feed(&self) -> Option<embedded::EmbeddedEngine> {
+        match &self.engine {
+            Engine::Embedded(engine) => Some(engine.clone()),
+            Engine::DynamoDb(_) => None,
+        }
     }
 
     /// Writes items as given, in DynamoDB's JSON form (`{"PK": {"S":
@@ -140,7 +170,7 @@ impl Store {
 
     /// Proves the engine answers by reading a key that never exists, and
     /// that the table has what the service needs (as last checked).
-    pub async fn ready(&self) -> Result<(), StoreError> {
+    pub(crate) async fn ready(&self) -> Result<(), StoreError> {
         self.engine.get(&keys::health_probe()).await?;
         let problems: Vec<String> = self
             .engine
@@ -159,16 +189,8 @@ impl Store {
 
     /// Checks the table before serving (`Application::build`): what it lacks
     /// is logged, and kept for readiness and the routes on an index.
-    pub async fn check_table_for_serving(&self) {
+    pub(crate) async fn check_table_for_serving(&self) {
         self.engine.check_table_for_serving().await;
-    }
-
-    /// What the table lacks, checked now: `ecommerce-service preflight`.
-    pub async fn check_table(&self) -> Result<Vec<TableFinding>, StoreError> {
-        self.engine
-            .check_table()
-            .await
-            .map_err(StoreError::Unavailable)
     }
 
     /// ULIDs from one monotonic generator: ids placed within one millisecond

@@ -8,8 +8,7 @@ use super::engine::{
 use super::idempotency::{self, ScopedKey};
 use super::keys::{self, GSI1PK, GSI1SK, GSI2PK, GSI2SK, IdempotentWrite};
 use super::ownership::{
-    Standing, account_of, active_customer_of, belongs_to_profile, order_for, profile_for, refused,
-    standing,
+    Standing, account_of, active_customer_of, order_for, profile_for, refused, standing,
 };
 use super::records::{self, STATUS, SUB, UPDATED_AT, VERSION};
 use super::{Store, StoreError, Written};
@@ -186,7 +185,7 @@ impl Store {
             None => self.own_later_page(username, &orders, access).await?,
         };
         if let (Some(profile), Some(_)) = (&profile, access.account()) {
-            orders.retain(|order| belongs_to_profile(order, profile));
+            orders.retain(|order| order.belongs_to(profile));
         }
         Ok(OrdersPage {
             customer,

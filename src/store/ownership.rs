@@ -230,7 +230,7 @@ impl Store {
             Some(_) => Err(StoreError::Forbidden),
             None => {
                 let (profile, standing) = self.read_profile(&order.owner, access).await?;
-                if !belongs_to_profile(order, &profile) {
+                if !order.belongs_to(&profile) {
                     return Err(StoreError::Forbidden);
                 }
                 Ok((standing == Standing::MayClaim).then_some(profile))
@@ -277,69 +277,4 @@ pub(super) fn owned_by(item: &Item, account: &AccountId) -> bool {
 /// The account, as the value a condition compares.
 pub(super) fn account_of(access: &Access) -> Option<Value> {
     access.account().map(records::account_value)
-}
-
-/// How far apart two tasks' clocks may be when an order's placing time is
-/// compared with its profile's registration: both were stamped by whichever
-/// task served the request. ECS tasks keep time from the Amazon Time Sync
-/// Service, within a millisecond; five minutes also covers a host whose
-/// synchronisation failed for a while.
-pub(crate) const CLOCK_SKEW_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// An order placed without an account belongs to the profile's owner only
-/// if it is not older than the profile (by more than the clocks of two
-/// tasks may differ): an older one was left behind by an earlier account
-/// of the same name.
-pub(crate) fn belongs_to_profile(order: &Order, profile: &crate::domain::User) -> bool {
-    // A profile the original system registered has no date: its orders
-    // cannot be told apart from an earlier account's, and count as its own.
-    order.account.is_some()
-        || profile.created_at.is_none_or(|registered| {
-            let earliest = time::Duration::try_from(CLOCK_SKEW_TOLERANCE)
-                .ok()
-                .and_then(|skew| registered.as_datetime().checked_sub(skew));
-            earliest.is_none_or(|earliest| order.placed_at().as_datetime() >= earliest)
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{OrderId, StoredNumber, StoredText, Timestamp};
-
-    fn at(text: &str) -> Timestamp {
-        Timestamp::parse(text).unwrap()
-    }
-
-    #[test]
-    fn an_order_stamped_by_a_task_whose_clock_is_behind_is_still_the_profiles() {
-        let profile = User {
-            username: Username::parse("ann").unwrap(),
-            email: StoredEmail::new("ann@example.com"),
-            name: StoredText::new("Ann"),
-            address: None,
-            created_at: Some(at("2026-12-01T10:00:00Z")),
-            account: None,
-        };
-        let order = |placed: &str| Order {
-            id: OrderId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap(),
-            owner: profile.username.clone(),
-            status: crate::domain::OrderStatus::Placed.into(),
-            amount: StoredNumber::parse("5").unwrap(),
-            items: StoredNumber::parse_integer("1").unwrap(),
-            created_at: Some(at(placed)),
-            updated_at: None,
-            account: None,
-            version: 1,
-        };
-        assert!(belongs_to_profile(&order("2026-12-01T10:00:01Z"), &profile));
-        assert!(
-            belongs_to_profile(&order("2026-12-01T09:58:00Z"), &profile),
-            "skew"
-        );
-        assert!(
-            !belongs_to_profile(&order("2026-12-01T09:50:00Z"), &profile),
-            "an earlier account's"
-        );
-    }
 }

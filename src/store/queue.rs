@@ -93,7 +93,7 @@ impl Store {
                 .into_iter()
                 // An entry a move by an older version of the service left
                 // behind (it changed the status, not the index keys) is
-                // passed over; `backfill-queues` moves it where it belongs.
+                // passed over; `migrate` moves it where it belongs.
                 .filter(|order| order.status == status)
                 .collect(),
             next: more.then_some(QueueToken {

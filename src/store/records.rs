@@ -10,36 +10,53 @@ use super::StoreError;
 use super::engine::{AttributeCheck, Item, Value, number, text};
 use super::keys::{self, EXPIRES_AT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK};
 
-pub const USERNAME: &str = "Username";
-pub const EMAIL: &str = "Email";
-pub const NAME: &str = "Name";
-pub const ADDRESS: &str = "Address";
-/// Where the original system's `edit-address` wrote the address: read as
-/// [`ADDRESS`] when that is absent; `migrate` renames it.
-pub const LEGACY_ADDRESS: &str = "address";
-/// On an item `migrate` moved to its customer's canonical (lower-case)
-/// partition: the partition it came from. Its insert is no new order, so
-/// the notification consumer publishes nothing for it.
-pub const MIGRATED_FROM: &str = "MigratedFrom";
-pub const CREATED_AT: &str = "CreatedAt";
-pub const UPDATED_AT: &str = "UpdatedAt";
-pub const ORDER_ID: &str = "OrderId";
-pub const STATUS: &str = "Status";
-pub const AMOUNT: &str = "Amount";
-pub const NUMBER_ITEMS: &str = "NumberItems";
-/// An order's version: 1 when placed, one more with each move. Orders
-/// written before it existed count as version 1.
-pub const VERSION: &str = "Version";
-/// The W3C `traceparent` of the request that last wrote an order, so the
-/// notification it causes joins that trace. Absent when tracing is off.
-pub const TRACE_PARENT: &str = "TraceParent";
-/// The account (the token's `sub`) a profile or an order belongs to.
-pub const SUB: &str = "Sub";
-/// Set on a customer whose deletion is under way, to the token of the
-/// deletion run that owns it: the profile is gone for every reader and no
-/// order can be placed, until the last item is removed.
-pub const DELETING: &str = "Deleting";
-/// Stream checkpoints: the last sequence number handled, or that the shard is done.
+/// Declares the attributes of the items in customer partitions (profiles,
+/// reservations, orders) and, from the same declaration, the list of them:
+/// what `migrate`'s "unchanged since read" condition checks, so an attribute
+/// added here is covered there.
+macro_rules! customer_attributes {
+    ($($(#[doc = $doc:literal])* $name:ident = $value:literal;)*) => {
+        $($(#[doc = $doc])* pub const $name: &str = $value;)*
+        /// Every attribute this service writes to a customer partition's
+        /// items, the index keys included.
+        pub const CUSTOMER_ATTRIBUTES: &[&str] =
+            &[GSI1PK, GSI1SK, GSI2PK, GSI2SK, $($name),*];
+    };
+}
+
+customer_attributes! {
+    USERNAME = "Username";
+    EMAIL = "Email";
+    NAME = "Name";
+    ADDRESS = "Address";
+    /// Where the original system's `edit-address` wrote the address: read as
+    /// [`ADDRESS`] when that is absent; `migrate` renames it.
+    LEGACY_ADDRESS = "address";
+    /// On an item `migrate` moved to its customer's canonical (lower-case)
+    /// partition: the partition it came from. Its insert is no new order, so
+    /// the notification consumer publishes nothing for it.
+    MIGRATED_FROM = "MigratedFrom";
+    CREATED_AT = "CreatedAt";
+    UPDATED_AT = "UpdatedAt";
+    ORDER_ID = "OrderId";
+    STATUS = "Status";
+    AMOUNT = "Amount";
+    NUMBER_ITEMS = "NumberItems";
+    /// An order's version: 1 when placed, one more with each move. Orders
+    /// written before it existed count as version 1.
+    VERSION = "Version";
+    /// The W3C `traceparent` of the request that last wrote an order, so the
+    /// notification it causes joins that trace. Absent when tracing is off.
+    TRACE_PARENT = "TraceParent";
+    /// The account (the token's `sub`) a profile or an order belongs to.
+    SUB = "Sub";
+    /// Set on a customer whose deletion is under way, to the token of the
+    /// deletion run that owns it: the profile is gone for every reader and no
+    /// order can be placed, until the last item is removed.
+    DELETING = "Deleting";
+}
+
+/// Shard positions: the last sequence number handled, or that the shard is done.
 pub const SEQUENCE_NUMBER: &str = "SequenceNumber";
 pub const FINISHED: &str = "Finished";
 /// Idempotency records: what the request was, when the record expires

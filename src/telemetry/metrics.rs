@@ -60,11 +60,7 @@ struct Series {
 
 enum Aggregate {
     Sum(f64),
-    Sample {
-        values: Vec<f64>,
-        seen: u64,
-        random: u64,
-    },
+    Sample { values: Vec<f64>, seen: u64 },
 }
 
 impl Series {
@@ -76,7 +72,6 @@ impl Series {
                 Stat::Sample => Aggregate::Sample {
                     values: Vec::new(),
                     seen: 0,
-                    random: 0x9E37_79B9_7F4A_7C15,
                 },
             };
             self.metrics.push((name, unit, aggregate));
@@ -84,21 +79,14 @@ impl Series {
         });
         match &mut self.metrics[index].2 {
             Aggregate::Sum(sum) => *sum += value,
-            Aggregate::Sample {
-                values,
-                seen,
-                random,
-            } => {
+            Aggregate::Sample { values, seen } => {
                 *seen += 1;
                 if values.len() < MAX_VALUES {
                     values.push(value);
                 } else {
                     // Reservoir sampling: each value seen so far stays with
                     // probability 100 / seen.
-                    *random ^= *random << 13;
-                    *random ^= *random >> 7;
-                    *random ^= *random << 17;
-                    let slot = (*random % *seen) as usize;
+                    let slot = fastrand::u64(..*seen) as usize;
                     if slot < MAX_VALUES {
                         values[slot] = value;
                     }
@@ -129,7 +117,7 @@ pub fn install(sink: Box<dyn Write + Send>, interval: Duration) {
 }
 
 /// Whether values are being recorded (`METRICS=on`).
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     RECORDER.get().is_some()
 }
 
@@ -204,7 +192,7 @@ fn milliseconds(duration: Duration) -> f64 {
 }
 
 /// One answered request: `route` is the method and route template.
-pub fn request(route: &str, status: u16, latency: Duration) {
+pub(crate) fn request(route: &str, status: u16, latency: Duration) {
     let class = match status {
         100..=199 => "1xx",
         200..=299 => "2xx",
@@ -232,7 +220,7 @@ pub fn request(route: &str, status: u16, latency: Duration) {
 }
 
 /// One storage engine call.
-pub fn storage_call(
+pub(crate) fn storage_call(
     engine: &'static str,
     operation: &'static str,
     latency: Duration,
@@ -265,7 +253,7 @@ pub fn storage_call(
 
 /// One order event, published everywhere or not. `lag` is from the change
 /// record's creation to now, when the record says when it was made.
-pub fn notification(event_type: &'static str, published: bool, lag: Option<Duration>) {
+pub(crate) fn notification(event_type: &'static str, published: bool, lag: Option<Duration>) {
     let mut values = vec![
         (
             "NotificationsPublished",
@@ -292,7 +280,7 @@ pub fn notification(event_type: &'static str, published: bool, lag: Option<Durat
 }
 
 /// How many order events one consumer batch carried.
-pub fn notification_batch(size: usize) {
+pub(crate) fn notification_batch(size: usize) {
     record(
         || vec![("Consumer", "notifications".to_owned())],
         &[("BatchSize", Unit::Count, Stat::Sample, size as f64)],
@@ -301,7 +289,7 @@ pub fn notification_batch(size: usize) {
 
 /// A stored item that could not be read as a profile or an order (`kind`):
 /// its data is not what this service or the system it replaced wrote.
-pub fn unreadable_item(kind: &'static str) {
+pub(crate) fn unreadable_item(kind: &'static str) {
     record(
         || vec![("ItemKind", kind.to_owned())],
         &[("UnreadableItems", Unit::Count, Stat::Sum, 1.0)],
@@ -310,7 +298,7 @@ pub fn unreadable_item(kind: &'static str) {
 
 /// An account claimed a profile that belonged to none (`how`: by its
 /// verified email, or an admin's bind): audited, and counted.
-pub fn profile_claim(how: &'static str) {
+pub(crate) fn profile_claim(how: &'static str) {
     record(
         || vec![("ClaimedBy", how.to_owned())],
         &[("ProfileClaims", Unit::Count, Stat::Sum, 1.0)],
@@ -319,7 +307,7 @@ pub fn profile_claim(how: &'static str) {
 
 /// A fetch of the issuer's signing keys failed while none was in hand:
 /// authenticated requests answer 503 until one succeeds.
-pub fn signing_keys_unavailable() {
+pub(crate) fn signing_keys_unavailable() {
     record(
         || vec![("Dependency", "jwks".to_owned())],
         &[("SigningKeysUnavailable", Unit::Count, Stat::Sum, 1.0)],
@@ -328,7 +316,7 @@ pub fn signing_keys_unavailable() {
 
 /// Change records a source lost before they were published: expired from
 /// the embedded feed, or trimmed from a stream while the reader was away.
-pub fn changes_lost(source: &'static str, count: usize) {
+pub(crate) fn changes_lost(source: &'static str, count: usize) {
     record(
         || vec![("Source", source.to_owned())],
         &[("ChangesLost", Unit::Count, Stat::Sum, count as f64)],

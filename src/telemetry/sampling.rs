@@ -13,8 +13,6 @@
 //! `TRACE_CALLER_SAMPLED_PER_SECOND` times a second, so a client cannot make
 //! the service trace (and pay for) every request it sends.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -24,7 +22,7 @@ use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, Should
 
 /// The target of an unsampled request's span: a child of the crate's
 /// target, so `RUST_LOG=ecommerce_service=...` still logs it.
-pub const UNSAMPLED: &str = "ecommerce_service::telemetry::unsampled";
+pub(crate) const UNSAMPLED: &str = "ecommerce_service::telemetry::unsampled";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SamplingError {
@@ -89,7 +87,7 @@ impl Sampling {
     /// The SDK sampler for the spans this module does not decide: spans
     /// within a request follow it (their parent is sampled), and the
     /// notification consumer's spans are new traces sampled at the same ratio.
-    pub fn sdk_sampler(&self) -> RequestsDecidedFirst {
+    pub(crate) fn sdk_sampler(&self) -> RequestsDecidedFirst {
         let root = if self.root_ratio >= 1.0 {
             Sampler::AlwaysOn
         } else if self.root_ratio <= 0.0 {
@@ -110,7 +108,7 @@ impl Sampling {
         if self.parent_based && parent.is_valid() {
             return parent.is_sampled() && self.caller_budget.take();
         }
-        self.root_ratio >= 1.0 || (self.root_ratio > 0.0 && unit_random() < self.root_ratio)
+        self.root_ratio >= 1.0 || (self.root_ratio > 0.0 && fastrand::f64() < self.root_ratio)
     }
 }
 
@@ -121,7 +119,7 @@ pub fn install(sampling: Sampling) {
 
 /// Whether a request continuing `caller` is traced. Without installed
 /// sampling (tests), every request is.
-pub fn decide(caller: &Context) -> bool {
+pub(crate) fn decide(caller: &Context) -> bool {
     SAMPLING
         .get()
         .is_none_or(|sampling| sampling.decide(caller))
@@ -158,33 +156,11 @@ impl Budget {
     }
 }
 
-/// A uniform draw from [0, 1): xorshift64* per thread, each thread seeded
-/// apart from the clock and a counter. Sampling needs spread, not secrecy.
-fn unit_random() -> f64 {
-    static SEEDS: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_nanos() as u64);
-            (nanos ^ SEEDS.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)) | 1
-        });
-    }
-    STATE.with(|state| {
-        let mut x = state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    })
-}
-
 /// The SDK's sampler: a request's server span reaches the SDK only when
 /// [`decide`] said yes (the layer's filter keeps the others out), so it is
 /// recorded and sampled; every other span follows the configured sampler.
 #[derive(Debug, Clone)]
-pub struct RequestsDecidedFirst(Sampler);
+pub(crate) struct RequestsDecidedFirst(Sampler);
 
 impl ShouldSample for RequestsDecidedFirst {
     fn should_sample(

@@ -27,7 +27,7 @@ const SERVICE_NAME: &str = "ecommerce-service";
 /// traces use (per-call spans, trace-context fields).
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
@@ -37,7 +37,7 @@ pub(super) fn enable() {
 
 /// Whether the code running now is traced: tracing is on, and this is not
 /// an unsampled request (whose storage calls then open no span).
-pub fn traced_here() -> bool {
+pub(crate) fn traced_here() -> bool {
     enabled()
         && Span::current()
             .metadata()
@@ -122,13 +122,13 @@ impl Extractor for Headers<'_> {
 }
 
 /// The caller's trace, from its `traceparent` and `tracestate` headers.
-pub fn incoming(headers: &HeaderMap) -> Context {
+pub(crate) fn incoming(headers: &HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&Headers(headers))
 }
 
 /// The trace and span ids to log for `span`: its own when tracing is on,
 /// otherwise the caller's trace id (so logs still join the caller's trace).
-pub fn ids(span: &Span, caller: &Context) -> (Option<String>, Option<String>) {
+pub(crate) fn ids(span: &Span, caller: &Context) -> (Option<String>, Option<String>) {
     let own = span.context().span().span_context().clone();
     if own.is_valid() {
         return (
@@ -146,7 +146,7 @@ pub fn ids(span: &Span, caller: &Context) -> (Option<String>, Option<String>) {
 /// `span`'s context as W3C headers (`traceparent`, and `tracestate` when
 /// there is one), for a message that carries the trace onwards. Empty when
 /// tracing is off.
-pub fn outgoing(span: &Span) -> HashMap<String, String> {
+pub(crate) fn outgoing(span: &Span) -> HashMap<String, String> {
     let mut carrier = HashMap::new();
     let context = span.context();
     if context.span().span_context().is_valid() {
@@ -160,7 +160,7 @@ pub fn outgoing(span: &Span) -> HashMap<String, String> {
 
 /// `span`'s context in X-Ray's header format, as EventBridge's `TraceHeader`
 /// takes it: `Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>`.
-pub fn xray_header(span: &Span) -> Option<String> {
+pub(crate) fn xray_header(span: &Span) -> Option<String> {
     let context = span.context();
     let span_context = context.span().span_context().clone();
     span_context.is_valid().then(|| {
@@ -176,7 +176,7 @@ pub fn xray_header(span: &Span) -> Option<String> {
 }
 
 /// The span context written in a `traceparent` value, if it is one.
-pub fn parse_traceparent(traceparent: &str) -> Option<SpanContext> {
+pub(crate) fn parse_traceparent(traceparent: &str) -> Option<SpanContext> {
     let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
     let context = TraceContextPropagator::new().extract(&carrier);
     let span_context = context.span().span_context().clone();

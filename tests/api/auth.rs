@@ -44,6 +44,8 @@ async fn assert_challenged(request: reqwest::RequestBuilder, error: Option<&str>
     assert_eq!(body["error"]["code"], "UNAUTHORIZED", "{why}");
 }
 
+// Long on purpose: one refused token per few lines, each beside the reason
+// it must be refused, against one key server started once.
 #[tokio::test]
 async fn refuses_every_token_it_cannot_trust() {
     let key = SigningKey::generate("key-1");

@@ -113,21 +113,25 @@ async fn a_fault_after_the_decision_leaves_each_item_as_it_was() {
         .key
         .sign(&id_claims("ann", "ann-account", "ann@example.com"));
     let ann = setup.key.sign(&account_claims("ann", "ann-account", &[]));
-    let get = reqwest::Method::GET;
 
-    // Each write that follows its decision fails: a 503, nothing written.
+    each_write_after_its_decision_fails(&setup, &ann_id).await;
+    ann_is_as_she_was(&setup, &ann, &ann_id).await;
+    a_deletion_failed_half_way_is_finished_by_the_next(&setup, &ann).await;
+}
+
+/// Each write that follows its decision fails: a 503, nothing written.
+async fn each_write_after_its_decision_fails(setup: &Setup, ann_id: &str) {
+    let get = reqwest::Method::GET;
     // A claim: the profile is read, then the claim's write fails.
     setup.proxy.arm();
-    let (status, body) = setup
-        .request(&ann_id, get.clone(), "/users/ann", None)
-        .await;
+    let (status, body) = setup.request(ann_id, get.clone(), "/users/ann", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a claim: {body}");
     // An edit: its one-request try is refused (the profile is unclaimed),
     // the edit is decided on what that returned, and the next write fails.
     setup.proxy.arm_after(&["UpdateItem"], 1);
     let edit = "/edit-address?username=ann&new_address=2%20Queen%20St";
     let (status, body) = setup
-        .request(&ann_id, reqwest::Method::POST, edit, None)
+        .request(ann_id, reqwest::Method::POST, edit, None)
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "an edit: {body}");
     // A move: its try is refused (the order has no account), the order and
@@ -137,7 +141,7 @@ async fn a_fault_after_the_decision_leaves_each_item_as_it_was() {
     let move_path = format!("/orders/{ANN_ORDER}");
     let (status, body) = setup
         .request(
-            &ann_id,
+            ann_id,
             reqwest::Method::PUT,
             &move_path,
             Some(cancel.clone()),
@@ -147,7 +151,7 @@ async fn a_fault_after_the_decision_leaves_each_item_as_it_was() {
     // A deletion: the profile is read and decided, then the mark fails.
     setup.proxy.arm();
     let (status, body) = setup
-        .request(&ann_id, reqwest::Method::DELETE, "/users/ann", None)
+        .request(ann_id, reqwest::Method::DELETE, "/users/ann", None)
         .await;
     assert_eq!(
         status,
@@ -161,19 +165,21 @@ async fn a_fault_after_the_decision_leaves_each_item_as_it_was() {
         "each decided on a read first: {:?}",
         setup.proxy.counts()
     );
+}
 
-    // As it was: unclaimed (an access token proves nothing), the old
-    // address, PLACED, not marked for deletion.
-    let (status, _) = setup.request(&ann, get.clone(), "/users/ann", None).await;
+/// As it was: unclaimed (an access token proves nothing), the old address,
+/// PLACED, not marked for deletion; and the claim that was tried audited.
+async fn ann_is_as_she_was(setup: &Setup, ann: &str, ann_id: &str) {
+    let get = reqwest::Method::GET;
+    let move_path = format!("/orders/{ANN_ORDER}");
+    let (status, _) = setup.request(ann, get.clone(), "/users/ann", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "still unclaimed");
-    let (status, profile) = setup
-        .request(&ann_id, get.clone(), "/users/ann", None)
-        .await;
+    let (status, profile) = setup.request(ann_id, get.clone(), "/users/ann", None).await;
     assert_eq!(status, StatusCode::OK, "{profile}");
     assert_eq!(profile["data"]["Address"], "1 Queen St");
     let (_, order) = setup
         .request(
-            &ann,
+            ann,
             get.clone(),
             &format!("{move_path}?customer_id=ann"),
             None,
@@ -194,17 +200,19 @@ async fn a_fault_after_the_decision_leaves_each_item_as_it_was() {
         ),
         "{audit}"
     );
+}
 
-    // A deletion that fails half way (marked, its orders not yet removed)
-    // is finished by the next request, never wedged.
+/// A deletion that fails half way (marked, its orders not yet removed) is
+/// finished by the next request, never wedged.
+async fn a_deletion_failed_half_way_is_finished_by_the_next(setup: &Setup, ann: &str) {
     setup.proxy.arm_only(&["TransactWriteItems"]);
     let (status, body) = setup
-        .request(&ann, reqwest::Method::DELETE, "/users/ann", None)
+        .request(ann, reqwest::Method::DELETE, "/users/ann", None)
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     setup.proxy.disarm();
     let (status, body) = setup
-        .request(&ann, reqwest::Method::DELETE, "/users/ann", None)
+        .request(ann, reqwest::Method::DELETE, "/users/ann", None)
         .await;
     assert_eq!(status, StatusCode::OK, "the retry finishes it: {body}");
     let admin = setup.key.sign(&account_claims("root", "root", &["admin"]));

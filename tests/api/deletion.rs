@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::aws_proxy::{AwsProxy, Behaviour};
-use crate::helpers::{EngineKind, spawn_app, status_and_json};
+use crate::helpers::{Api, EngineKind, spawn_app, status_and_json};
 use crate::on_both_engines;
 use ecommerce_service::domain::{Access, Username};
 use ecommerce_service::store::StoreError;
@@ -151,7 +151,7 @@ async fn a_lookup_by_id_alone_sees_a_move_and_a_deletion_at_once(engine: EngineK
             let app = spawn_app(engine).await;
             app.given_user("john").await;
             let id = app.given_order("john").await;
-            by_id_alone_follows_the_table(&app.client, &app.address, &id).await;
+            by_id_alone_follows_the_table(&app, &id).await;
         }
         // Through a proxy whose GSI1 answers never change, as a lagging
         // index's may not for a while.
@@ -160,61 +160,32 @@ async fn a_lookup_by_id_alone_sees_a_move_and_a_deletion_at_once(engine: EngineK
             let data_dir = tempfile::TempDir::new().unwrap();
             let (service, _) =
                 crate::helpers::process::start_on_dynamodb(&data_dir, &index.endpoint, &[]);
-            let client = crate::helpers::http_client();
-            let register = json!({"email": "john@example.com", "name": "John", "username": "john"});
-            let created = client
-                .post(format!("{}/add_user", service.address))
-                .json(&register)
-                .send()
-                .await
-                .unwrap();
+            let api = service.api();
+            let created = api.add_user("john", "john@example.com").await;
             assert_eq!(created.status(), StatusCode::CREATED);
             let order = json!({"amount": 5.5, "numItems": 1, "username": "john"});
-            let placed = client
-                .post(format!("{}/orders", service.address))
-                .json(&order)
-                .send()
-                .await
-                .unwrap();
-            let (_, placed) = status_and_json(placed).await;
-            by_id_alone_follows_the_table(&client, &service.address, &order_id(&placed)).await;
+            let (_, placed) = status_and_json(api.post_json("/orders", &order).await).await;
+            by_id_alone_follows_the_table(&api, &order_id(&placed)).await;
         }
     }
 }
 
-async fn by_id_alone_follows_the_table(client: &reqwest::Client, base: &str, id: &str) {
-    let by_id = || async {
-        status_and_json(
-            client
-                .get(format!("{base}/orders/{id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
-    };
+async fn by_id_alone_follows_the_table(api: &Api, id: &str) {
+    let by_id = || async { status_and_json(api.get(&format!("/orders/{id}")).await).await };
     let (status, before) = by_id().await;
     assert_eq!(
         (status, before["data"]["Status"].as_str()),
         (StatusCode::OK, Some("PLACED"))
     );
-    let moved = client
-        .put(format!("{base}/orders/{id}"))
-        .json(&json!({"username": "john", "status": "SHIPPED"}))
-        .send()
-        .await
-        .unwrap();
+    let move_body = json!({"username": "john", "status": "SHIPPED"});
+    let moved = api.put_json(&format!("/orders/{id}"), &move_body).await;
     assert_eq!(moved.status(), StatusCode::OK);
     let (_, after) = by_id().await;
     assert_eq!(
         after["data"]["Status"], "SHIPPED",
         "a 200 move is what the next read sees"
     );
-    let deleted = client
-        .delete(format!("{base}/users/john"))
-        .send()
-        .await
-        .unwrap();
+    let deleted = api.delete("/users/john").await;
     assert_eq!(deleted.status(), StatusCode::OK);
     let (status, gone) = by_id().await;
     assert_eq!(

@@ -131,18 +131,9 @@ async fn the_balancers_health_check_passes_while_dynamodb_is_unreachable() {
             ("NOTIFICATIONS_SOURCE", "off"),
         ],
     );
-    let client = crate::helpers::http_client();
-    let checked = client
-        .get(format!("{}{path}", service.address))
-        .send()
-        .await
-        .expect("an answer");
+    let checked = service.api().get(&path).await;
     assert_eq!(checked.status(), reqwest::StatusCode::OK, "{path}");
-    let ready = client
-        .get(format!("{}/health/ready", service.address))
-        .send()
-        .await
-        .expect("an answer");
+    let ready = service.api().get("/health/ready").await;
     assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(service.terminate().code(), Some(0));
 }

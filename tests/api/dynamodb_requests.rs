@@ -6,6 +6,8 @@ use serde_json::json;
 
 use crate::helpers::{EngineKind, spawn_app};
 
+// Long on purpose: one operation and its request count per few lines, the
+// whole API against one app, so a count that grows stands next to its call.
 #[tokio::test]
 async fn each_single_item_operation_is_one_request() {
     let app = spawn_app(EngineKind::DynamoDb).await;

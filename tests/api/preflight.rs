@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::process::{BINARY, start_with};
+use crate::helpers::process::{binary, start_with};
 use crate::helpers::{dynamodb_endpoint, status_and_code, status_and_json, unique};
 
 /// A table as the original's Terraform made it: its keys, a stream of
@@ -57,7 +57,7 @@ async fn original_table(view: StreamViewType) -> String {
 }
 
 fn preflight(settings: &[(&str, &str)]) -> (i32, String) {
-    let output = Command::new(BINARY)
+    let output = Command::new(binary())
         .arg("preflight")
         .envs(settings.iter().copied())
         .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint())
@@ -86,7 +86,7 @@ async fn preflight_names_each_thing_the_table_lacks_with_its_fix_and_fails() {
 
     // The table the service creates for itself has everything.
     let own = unique("own");
-    let created = Command::new(BINARY)
+    let created = Command::new(binary())
         .arg("preflight")
         .envs([
             ("STORE", "dynamodb"),

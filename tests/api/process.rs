@@ -8,47 +8,24 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::helpers::process::{BINARY, Running, start, start_with};
+use crate::helpers::process::{Running, binary, start, start_with};
 use crate::helpers::status_and_json;
 
 #[tokio::test]
 async fn sigterm_exits_zero_and_the_data_survives_a_restart() {
     let data_dir = TempDir::new().unwrap();
-    let client = crate::helpers::http_client();
 
     let first = start(&data_dir);
-    let body =
-        serde_json::json!({"email": "john@example.com", "name": "john smith", "username": "john"});
-    let response = client
-        .post(format!("{}/add_user", first.address))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = first.api().add_user("john", "john@example.com").await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let order = serde_json::json!({"amount": 19.99, "numItems": 2, "username": "john"});
-    let (status, placed) = status_and_json(
-        client
-            .post(format!("{}/orders", first.address))
-            .json(&order)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, placed) = status_and_json(first.api().post_json("/orders", &order).await).await;
     assert_eq!(status, StatusCode::CREATED);
     let exit = first.terminate();
     assert_eq!(exit.code(), Some(0), "SIGTERM is a clean stop");
 
     let second = start(&data_dir);
-    let (status, listing) = status_and_json(
-        client
-            .get(format!("{}/orders?username=john", second.address))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, listing) = status_and_json(second.api().get("/orders?username=john").await).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listing["data"][0]["Email"], "john@example.com");
     assert_eq!(listing["data"][1]["OrderId"], placed["data"]["OrderId"]);
@@ -69,7 +46,7 @@ fn a_sigterm_straight_after_listening_is_graceful() {
 
 #[test]
 fn a_bad_setting_stops_start_up_with_one_clear_line() {
-    let output = Command::new(BINARY)
+    let output = Command::new(binary())
         .env("PORT", "eighty")
         .output()
         .expect("the binary runs");
@@ -85,7 +62,7 @@ async fn the_healthcheck_subcommand_reports_the_service_state() {
     let running = start(&data_dir);
     let port = running.address.rsplit(':').next().unwrap().to_owned();
 
-    let healthy = Command::new(BINARY)
+    let healthy = Command::new(binary())
         .arg("healthcheck")
         .env("PORT", &port)
         .status()
@@ -93,7 +70,7 @@ async fn the_healthcheck_subcommand_reports_the_service_state() {
     assert!(healthy.success());
 
     assert_eq!(running.terminate().code(), Some(0));
-    let after = Command::new(BINARY)
+    let after = Command::new(binary())
         .arg("healthcheck")
         .env("PORT", &port)
         .output()
@@ -119,16 +96,13 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
             ("AWS_EC2_METADATA_DISABLED", "true"),
         ],
     );
-    let client = crate::helpers::http_client();
+    let api = running.api();
 
     for path in ["/users/john", "/health/ready"] {
         let started = std::time::Instant::now();
-        let response = client
-            .get(format!("{}{path}", running.address))
-            .header("x-request-id", format!("unreachable{path}"))
-            .send()
-            .await
-            .unwrap();
+        let response = api
+            .get_with_request_id(path, &format!("unreachable{path}"))
+            .await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
         assert_eq!(response.headers()["retry-after"], "1");
         let (_, body) = status_and_json(response).await;
@@ -142,12 +116,9 @@ async fn an_unreachable_dynamodb_is_a_503_with_retry_after_and_not_ready() {
             "{path} answered within the SDK budget"
         );
     }
-    let missing = client
-        .get(format!("{}/no/such/route", running.address))
-        .header("x-request-id", "unreachable-404")
-        .send()
-        .await
-        .unwrap();
+    let missing = api
+        .get_with_request_id("/no/such/route", "unreachable-404")
+        .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
     let (status, log) = running.terminate_and_read_log();
@@ -258,12 +229,10 @@ async fn with_notifications_off_no_change_is_recorded() {
 async fn each_request_ends_with_one_line_naming_its_route_status_and_latency() {
     let data_dir = TempDir::new().unwrap();
     let running = start(&data_dir);
-    let response = crate::helpers::http_client()
-        .get(format!("{}/users/nobody-here", running.address))
-        .header("x-request-id", "trace-me-1")
-        .send()
-        .await
-        .unwrap();
+    let response = running
+        .api()
+        .get_with_request_id("/users/nobody-here", "trace-me-1")
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     let finished = running.wait_for_log(|event| event["message"] == "request finished");

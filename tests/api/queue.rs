@@ -365,7 +365,7 @@ async fn backfill_queues_puts_orders_from_before_the_index_on_their_queue_once()
     assert_eq!(page(&app, "PLACED", 20, None).await.0, Vec::<String>::new());
 
     let backfill = || {
-        let run = std::process::Command::new(crate::helpers::process::BINARY)
+        let run = std::process::Command::new(crate::helpers::process::binary())
             .arg("backfill-queues")
             .env("RUST_LOG", "error")
             .env("STORE", "dynamodb")

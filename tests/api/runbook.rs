@@ -13,7 +13,7 @@ use std::process::Command;
 use ecommerce_service::config::StoreSettings;
 use serde_json::Value;
 
-use crate::helpers::process::{BINARY, start_with};
+use crate::helpers::process::{binary, start_with};
 use crate::helpers::{EMULATOR_TIMEOUTS, EngineKind, dynamodb_endpoint, unique};
 use crate::on_both_engines;
 
@@ -122,9 +122,10 @@ fn run(command: &str, kind: EngineKind, env: &BTreeMap<&str, String>) -> (bool, 
     };
     // The runbook names the production engine; the same line runs here on
     // each engine, with the binary this test built.
+    let binary = binary();
     let script = format!(
         "set -euo pipefail\n\
-         ecommerce-service() {{ env STORE={store} \"{BINARY}\" \"$@\"; }}\n\
+         ecommerce-service() {{ env STORE={store} \"{binary}\" \"$@\"; }}\n\
          {command}\n"
     );
     let output = Command::new("bash")

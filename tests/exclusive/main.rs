@@ -4,10 +4,8 @@
 //! `--test-threads` says, and cargo runs this binary after the main suite
 //! (tests/api), never beside it.
 
-// The black-box harness, shared with tests/api; this binary uses part of it.
-#[allow(dead_code)]
-#[path = "../api/helpers/mod.rs"]
-pub mod helpers;
+// The black-box harness every test binary shares (tests/support).
+pub use ecommerce_test_support as helpers;
 
 mod budget;
 mod faults;

@@ -9,10 +9,8 @@
 //! still fails, and prints the shortest failing run's history of what
 //! broke, with the command that runs it again.
 
-// The black-box harness, shared with tests/api; this binary uses part of it.
-#[allow(dead_code)]
-#[path = "../api/helpers/mod.rs"]
-pub mod helpers;
+// The black-box harness every test binary shares (tests/support).
+pub use ecommerce_test_support as helpers;
 
 mod check;
 mod client;

@@ -11,7 +11,7 @@ use tempfile::TempDir;
 
 use super::fixture::{self, *};
 use super::listing;
-use crate::helpers::process::{self, BINARY};
+use crate::helpers::process::{self, binary};
 use crate::helpers::{EMULATOR_TIMEOUTS, EngineKind, dynamodb_endpoint, status_and_json, unique};
 use crate::on_both_engines;
 
@@ -34,7 +34,7 @@ fn engine_env(kind: EngineKind, data_dir: &TempDir, table: &str) -> Vec<(String,
 }
 
 fn migrate_command(env: &[(String, String)], args: &[&str]) -> Command {
-    let mut command = Command::new(BINARY);
+    let mut command = Command::new(binary());
     command
         .arg("migrate")
         .args(args)

@@ -15,6 +15,8 @@ use crate::helpers::fake_streams::{End, FakeStreams, Page, Shard, order_insert};
 use crate::helpers::process::start_with;
 use crate::helpers::{dynamodb_endpoint, moto_endpoint};
 
+// Long on purpose: one stream from table creation to a restart, each step
+// depending on the checkpoint the previous one left.
 #[tokio::test]
 async fn orders_placed_over_http_are_published_from_the_table_stream_once() {
     let aws = Aws::new().await;
@@ -194,6 +196,9 @@ fn checkpoint_key(shard: &str) -> std::collections::HashMap<String, AttributeVal
 /// pages before its records, a split whose child must wait for its parent,
 /// a shard that keeps failing, a checkpoint older than the stream keeps,
 /// and records trimmed away while being read.
+///
+/// Long on purpose: one scripted stream whose shards interact (a child
+/// waits on its parent), read by one service from start to end.
 #[tokio::test]
 async fn the_reader_follows_empty_pages_splits_failures_and_trims() {
     let order: Vec<String> = (0..5).map(|_| ulid::Ulid::generate().to_string()).collect();

@@ -11,7 +11,24 @@ use tempfile::TempDir;
 
 use super::Api;
 
-pub const BINARY: &str = env!("CARGO_BIN_EXE_ecommerce-service");
+/// The service binary cargo built for the test that runs: beside the
+/// test's own executable's directory (`target/<profile>/deps/<test>`), as
+/// `target/<profile>/ecommerce-service`. Cargo builds a package's binaries
+/// before its integration tests; only those tests see `CARGO_BIN_EXE_*`,
+/// not this library they share.
+pub fn binary() -> &'static str {
+    static BINARY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let test = std::env::current_exe().expect("the test's own path");
+        let profile_dir = test
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("a test executable in target/<profile>/deps");
+        let binary = profile_dir.join("ecommerce-service");
+        assert!(binary.is_file(), "{} was not built", binary.display());
+        binary.to_string_lossy().into_owned()
+    });
+    &BINARY
+}
 
 pub struct Running {
     child: Child,
@@ -26,7 +43,7 @@ pub fn start(data_dir: &TempDir) -> Running {
 
 pub fn start_with(data_dir: &TempDir, settings: &[(&str, &str)]) -> Running {
     let budget = super::EMULATOR_TIMEOUTS;
-    let mut child = Command::new(BINARY)
+    let mut child = Command::new(binary())
         // As the in-process apps: a slow emulator is not a fault, unless a
         // test sets its own budget.
         .env(

@@ -60,7 +60,7 @@ macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
-                use $crate::helpers::EngineKind;
+                use $crate::EngineKind;
 
                 #[tokio::test]
                 async fn embedded() {
@@ -220,6 +220,16 @@ impl Api {
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A GET whose log lines the test finds by their `x-request-id`.
+    pub async fn get_with_request_id(&self, path: &str, request_id: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("x-request-id", request_id)
             .send()
             .await
             .expect("request sent")

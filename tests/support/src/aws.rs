@@ -9,7 +9,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use super::moto_endpoint;
-use crate::helpers::process::{Running, start_with};
+use crate::process::{Running, start_with};
 
 pub const INSERT: &str = include_str!("../../fixtures/pipe-insert.json");
 pub const MODIFY_BATCH: &str = include_str!("../../fixtures/pipe-modify-batch.json");

@@ -13,8 +13,8 @@ pub enum ShardPosition {
 }
 
 impl Store {
-    pub async fn shard_position(&self, shard_id: &str) -> Result<ShardPosition, StoreError> {
-        let item = self.engine.get(&keys::stream_checkpoint(shard_id)).await?;
+    pub(crate) async fn shard_position(&self, shard_id: &str) -> Result<ShardPosition, StoreError> {
+        let item = self.engine.get(&keys::shard_position_key(shard_id)).await?;
         Ok(match item {
             None => ShardPosition::New,
             Some(item) if item.contains_key(records::FINISHED) => ShardPosition::Finished,
@@ -25,7 +25,7 @@ impl Store {
         })
     }
 
-    pub async fn save_shard_position(
+    pub(crate) async fn save_shard_position(
         &self,
         shard_id: &str,
         position: &ShardPosition,
@@ -42,7 +42,7 @@ impl Store {
         };
         self.engine
             .update(
-                &keys::stream_checkpoint(shard_id),
+                &keys::shard_position_key(shard_id),
                 changes,
                 Condition::Always,
             )
