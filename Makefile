@@ -21,7 +21,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # this binary (the one the integration tests build too).
 DEBUG_BIN := $(TARGET_DIR)/debug/ecommerce-service
 
-.PHONY: help setup run run-dynamodb test test-fast build lint dynamodb-local check-histories contract-test openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-migrate bench-compare bench-smoke bench-notifications profile clean
+.PHONY: help setup run run-dynamodb test test-fast build lint dynamodb-local check-histories contract-test docs diagram openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-migrate bench-compare bench-smoke bench-notifications profile clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -53,6 +53,13 @@ build:
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
+
+docs: ## Regenerate docs/configuration.md from the setting declarations (a test fails when it is stale)
+	cargo run --quiet --bin ecommerce-service -- config-reference > docs/configuration.md
+
+diagram: ## Render docs/architecture.svg from docs/architecture.dot (needs Graphviz: apt-get install graphviz)
+	@command -v dot >/dev/null || { echo "make diagram needs Graphviz: apt-get install graphviz" >&2; exit 1; }
+	dot -Tsvg docs/architecture.dot -o docs/architecture.svg
 
 openapi: ## Regenerate the committed openapi/openapi.json from the code
 	cargo run --quiet --bin ecommerce-service -- openapi > openapi/openapi.json

@@ -37,6 +37,10 @@ fn main() -> ExitCode {
         }
         Command::Migrate(args) => migrate(cli, args),
         Command::Preflight => preflight(cli),
+        Command::ConfigReference => {
+            print!("{}", ecommerce_service::config::reference_markdown());
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -63,11 +63,13 @@ test('the execution role can pull every private ECR image its task runs', () => 
 // "CloudFormation quotas": a template body passed inline is at most
 // 51,200 bytes; one in S3 at most 1 MB. `aws cloudformation deploy` uploads
 // it to S3 with --s3-bucket.
-test('every deploy command the README documents is valid for its template\'s size', () => {
-  const readme = readFileSync(path.join(REPOSITORY_ROOT, 'README.md'), 'utf8');
+test('every deploy command the documentation gives is valid for its template\'s size', () => {
+  const readme = ['docs/operations/deploy.md', 'docs/operations/cutover.md']
+    .map((page) => readFileSync(path.join(REPOSITORY_ROOT, page), 'utf8'))
+    .join('\n');
   const commands = [...readme.replace(/\\\n\s*/g, ' ').matchAll(/aws cloudformation (deploy|create-stack|update-stack) [^\n]*/g)]
     .map((match) => match[0]);
-  assert.ok(commands.length > 0, 'the README documents a CloudFormation deploy');
+  assert.ok(commands.length > 0, 'the deploy page documents a CloudFormation deploy');
   for (const command of commands) {
     const file = /--template-(?:file|body) (?:file:\/\/)?(\S+)/.exec(command)?.[1];
     assert.ok(file, `${command} names a template file`);
@@ -223,11 +225,11 @@ test('every aws call in a buildspec is allowed to its project\'s role, and none 
 });
 
 // What a failed first create leaves behind is what the README tells an
-// operator to adopt or remove before the next try (README, "When a deploy
-// fails"); everything else goes with the stack.
-test('the resources a stack leaves behind are the ones the README lists', () => {
-  const readme = readFileSync(path.join(REPOSITORY_ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### When a deploy fails'), readme.indexOf('### The pipeline'));
+// operator to adopt or remove before the next try (docs/operations/deploy.md,
+// "When a deploy fails"); everything else goes with the stack.
+test('the resources a stack leaves behind are the ones the deploy page lists', () => {
+  const readme = readFileSync(path.join(REPOSITORY_ROOT, 'docs/operations/deploy.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## When a deploy fails'), readme.indexOf('## The pipeline'));
   const described: Record<string, RegExp> = {
     'AWS::DynamoDB::Table': /the table \(`EcommerceTable/,
     'AWS::Cognito::UserPool': /the Cognito user pool/,

@@ -41,6 +41,9 @@ pub enum Command {
     /// a KMS key the deployment grants); print each thing missing with the
     /// change that fixes it, and exit 1 if anything is.
     Preflight,
+    /// Print docs/configuration.md, rendered from these declarations.
+    #[command(hide = true)]
+    ConfigReference,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -5,6 +5,7 @@
 //! line naming the variable and what it expects.
 
 mod args;
+mod reference;
 
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -16,6 +17,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use args::{AuthMode, PublisherKind, SettingsArgs, SourceKind, StoreKind, Toggle};
 pub use args::{Cli, Command, LogFormat, MAX_SEGMENTS, MigrateArgs};
+pub use reference::reference_markdown;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -76,7 +76,7 @@ fn note_username(user: &User, key: &Key, counts: &mut Counts) {
         tracing::warn!(
             pk = key.pk,
             "a username no URL path can name: served by the routes that take it in the query or body; \
-             GET and DELETE /users/{{username}} cannot (README: \"Usernames no path can carry\")"
+             GET and DELETE /users/{{username}} cannot (docs/operations/cutover.md: \"Usernames no path can carry\")"
         );
     }
 }

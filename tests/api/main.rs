@@ -6,6 +6,7 @@ mod concurrency;
 mod decided_before_written;
 mod deletion;
 mod deployment;
+mod docs;
 mod dynamodb_requests;
 mod errors;
 pub use ecommerce_test_support as helpers;

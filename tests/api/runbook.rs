@@ -31,14 +31,8 @@ struct Line {
 }
 
 fn runbook() -> String {
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
-    let start = readme
-        .find("## Replacing the original deployment")
-        .expect("the runbook's section");
-    let end = readme[start..]
-        .find("\n## ")
-        .map_or(readme.len(), |at| start + at);
-    readme[start..end].to_owned()
+    std::fs::read_to_string(Path::new(ROOT).join("docs/operations/cutover.md"))
+        .expect("the cut-over runbook's page")
 }
 
 /// The commands of every `sh` block in `text`, in order.
