@@ -10,6 +10,11 @@ table runs under wrk (delete user from a Python pool: each user is deleted
 once) on both engines, with INFO logging on as deployed. The floor is the
 same SDK calls in a bare loop against the same fake (benches/dynamodb/floor.rs):
 what the service spends above it is its own.
+
+FAKE_DYNAMODB_LATENCY_MS=<p50>,<p99> makes the fake answer after a
+log-normal delay (benches/dynamodb/fake.rs), for the cost per call at
+DynamoDB's real latency; BENCH_FLOOR_CALLS shortens the floor's bare loop,
+which then waits on every call.
 """
 
 import json
@@ -27,7 +32,7 @@ WRK_CALLS = ["register", "get_user", "edit_address", "place_order", "get_order",
              "queue_first_page",
              "move_order"]
 DELETIONS = 40 if SMOKE else 2000
-FLOOR_CALLS = 200 if SMOKE else 20000
+FLOOR_CALLS = int(os.environ.get("BENCH_FLOOR_CALLS") or (200 if SMOKE else 20000))
 # The SDK's floor configured as the service configures it (a client per
 # thread, no stalled-stream protection, timeouts), and with each of those
 # choices undone, so each one's cost shows.

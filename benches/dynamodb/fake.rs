@@ -4,6 +4,14 @@
 //! JSON protocol for the operations the service sends (GetItem, Query on
 //! the table, GSI1 and GSI2, UpdateItem, TransactWriteItems) with their
 //! conditions, so the service runs its real success and failure paths.
+//!
+//! `FAKE_DYNAMODB_LATENCY_MS=<p50>,<p99>` delays every answer by a draw from
+//! a log-normal distribution with that median and 99th percentile, so the
+//! service's cost per call can be measured at DynamoDB's real latency: AWS
+//! expects an average "in single-digit milliseconds" for GetItem and PutItem
+//! (Knowledge Center, "dynamodb-high-latency"); `3,10` puts the median there
+//! and the tail at the top of that range (our assumption: AWS states no
+//! percentile).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -77,6 +85,34 @@ impl Table {
 
 pub struct Fake {
     table: Mutex<Table>,
+    latency: Option<Latency>,
+}
+
+/// A log-normal latency: `exp(mu + sigma * z)` milliseconds, z standard normal.
+#[derive(Debug, Clone, Copy)]
+struct Latency {
+    mu: f64,
+    sigma: f64,
+}
+
+impl Latency {
+    /// From "<p50>,<p99>" in milliseconds; z of the 99th percentile is 2.326.
+    fn parse(raw: &str) -> Option<Self> {
+        let (p50, p99) = raw.split_once(',')?;
+        let (p50, p99): (f64, f64) = (p50.trim().parse().ok()?, p99.trim().parse().ok()?);
+        (p50 > 0.0 && p99 >= p50).then(|| Self {
+            mu: p50.ln(),
+            sigma: (p99 / p50).ln() / 2.326,
+        })
+    }
+
+    fn sample(self) -> std::time::Duration {
+        // Box-Muller: two uniform draws in (0, 1] make one standard normal.
+        let (u1, u2) = (1.0 - fastrand::f64(), fastrand::f64());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let millis = (self.mu + self.sigma * z).exp().min(1_000.0);
+        std::time::Duration::from_secs_f64(millis / 1_000.0)
+    }
 }
 
 /// A DynamoDB error answer.
@@ -332,8 +368,15 @@ fn transact(table: &mut Table, request: &Value) -> HttpResponse {
 pub fn serve() -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     println!("listening on {}", listener.local_addr()?);
+    let latency = match std::env::var("FAKE_DYNAMODB_LATENCY_MS") {
+        Ok(raw) => Some(Latency::parse(&raw).ok_or_else(|| {
+            std::io::Error::other(format!("FAKE_DYNAMODB_LATENCY_MS={raw:?}: expected <p50>,<p99>"))
+        })?),
+        Err(_) => None,
+    };
     let fake = web::Data::new(Fake {
         table: Mutex::default(),
+        latency,
     });
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
@@ -352,6 +395,9 @@ pub fn serve() -> std::io::Result<()> {
                         let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
                             return error("SerializationException", "not JSON", json!({}));
                         };
+                        if let Some(latency) = fake.latency {
+                            actix_web::rt::time::sleep(latency.sample()).await;
+                        }
                         fake.handle(&operation, &parsed)
                     },
                 ))
