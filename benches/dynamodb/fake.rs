@@ -370,7 +370,9 @@ pub fn serve() -> std::io::Result<()> {
     println!("listening on {}", listener.local_addr()?);
     let latency = match std::env::var("FAKE_DYNAMODB_LATENCY_MS") {
         Ok(raw) => Some(Latency::parse(&raw).ok_or_else(|| {
-            std::io::Error::other(format!("FAKE_DYNAMODB_LATENCY_MS={raw:?}: expected <p50>,<p99>"))
+            std::io::Error::other(format!(
+                "FAKE_DYNAMODB_LATENCY_MS={raw:?}: expected <p50>,<p99>"
+            ))
         })?),
         Err(_) => None,
     };
