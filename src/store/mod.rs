@@ -6,7 +6,8 @@
 //! | `users` | `register`, `user`, `bind_account` |
 //! | `address` | `set_address` |
 //! | `deletion` | `delete_user`, `begin_deletion`, `finish_deletion` |
-//! | `orders` | `place_order`, `orders_page`, `order`, `move_order` |
+//! | `orders` | `place_order`, `orders_page`, `order` |
+//! | `status_moves` | `move_order` |
 //! | `ownership` | `check_order_access` (and the rules of whose data a caller may touch) |
 //! | `queue` | `status_queue` (orders by status) |
 //! | `table_access` | `TableAccess`: what `migrate` and `preflight` may do, nothing more |
@@ -31,6 +32,7 @@ mod ownership;
 mod queue;
 pub(crate) mod records;
 mod shard_positions;
+mod status_moves;
 mod table_access;
 mod unreadable;
 mod users;

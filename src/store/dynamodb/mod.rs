@@ -10,7 +10,7 @@ use anyhow::Context;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -18,19 +18,21 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use crate::config::DynamoDbTimeouts;
 
 use super::engine::{
-    Change, Changes, Condition, ConditionFailed, Direction, EngineError, Failure, Index, Item,
-    MAX_TRANSACTION_ITEMS, Query, Segment, Value, WriteOp,
+    Change, Changes, Condition, Direction, EngineError, Index, Item, MAX_TRANSACTION_ITEMS, Query,
+    Segment, Value, WriteOp,
 };
 use super::keys::{GSI1, GSI1PK, GSI2, GSI2PK, Key, PK};
 
 mod clients;
+mod errors;
 mod expression;
 pub mod preflight;
 mod table;
 
 use clients::Clients;
+use errors::{Cancellation, cancellation, classify, internal, single_failure};
 
-use expression::{AttributeMap, Expression, from_attributes, key_map, start_key, transact_item};
+use expression::{Expression, from_attributes, key_map, start_key, transact_item};
 
 /// Bounded retries of a transaction that DynamoDB cancelled only because
 /// another transaction touched the same items at the same moment; all of
@@ -350,102 +352,6 @@ impl DynamoDbEngine {
             tokio::time::sleep(pause).await;
         }
     }
-}
-
-enum Cancellation {
-    Conditions(ConditionFailed),
-    Conflict,
-    InProgress,
-    Other,
-}
-
-/// Reads DynamoDB's per-item cancellation reasons (in request order).
-fn cancellation(error: &SdkError<TransactWriteItemsError, HttpResponse>) -> Cancellation {
-    let cancelled = match error.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled,
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
-            return Cancellation::InProgress;
-        }
-        _ => return Cancellation::Other,
-    };
-    let reasons = cancelled.cancellation_reasons();
-    if reasons
-        .iter()
-        .any(|r| r.code() == Some("ConditionalCheckFailed"))
-    {
-        let failures = reasons
-            .iter()
-            .map(|reason| {
-                (reason.code() == Some("ConditionalCheckFailed")).then(|| Failure {
-                    current: reason
-                        .item()
-                        .cloned()
-                        .and_then(|item| from_attributes(item).ok()),
-                })
-            })
-            .collect();
-        return Cancellation::Conditions(ConditionFailed { failures });
-    }
-    // A conflicting transaction, or a throttled item within this one.
-    const RETRYABLE: [&str; 3] = [
-        "TransactionConflict",
-        "ThrottlingError",
-        "ProvisionedThroughputExceeded",
-    ];
-    if reasons
-        .iter()
-        .any(|r| r.code().is_some_and(|code| RETRYABLE.contains(&code)))
-    {
-        Cancellation::Conflict
-    } else {
-        Cancellation::Other
-    }
-}
-
-fn single_failure(current: Option<AttributeMap>) -> EngineError {
-    let current = current.and_then(|item| from_attributes(item).ok());
-    EngineError::ConditionFailed(ConditionFailed {
-        failures: vec![Some(Failure { current })],
-    })
-}
-
-/// Throttling, timeouts, unreachable endpoints and server faults are worth a
-/// retry later (503); anything else is a fault of ours (500).
-fn classify<E>(error: SdkError<E, HttpResponse>) -> EngineError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    const THROTTLING_CODES: [&str; 5] = [
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TransactionConflictException",
-        // A transaction that may still commit: the client retries later.
-        "TransactionInProgressException",
-    ];
-    let retryable = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(service) => {
-            service.raw().status().is_server_error()
-                || service
-                    .err()
-                    .code()
-                    .is_some_and(|code| THROTTLING_CODES.contains(&code))
-        }
-        _ => false,
-    };
-    let error = anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
-    if retryable {
-        EngineError::Unavailable(error)
-    } else {
-        EngineError::Internal(error)
-    }
-}
-
-fn internal(error: impl Into<anyhow::Error>) -> EngineError {
-    EngineError::Internal(error.into())
 }
 
 /// Counts every HTTP request the client sends, retries included.
