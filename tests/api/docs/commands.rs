@@ -92,12 +92,17 @@ fn values_of<'a>(words: &'a [&'a str], flag: &str) -> Vec<&'a str> {
 
 /// The names an AWS block uses exist: its stacks, the parameters it sets,
 /// and the logical ids it looks resources up by.
-fn aws_names_are_known(block: &Block, problems: &mut Vec<String>) {
-    let (stacks, parameters) = stacks_and_parameters();
-    let logical = logical_ids();
+/// What an AWS block may name, read once from the templates and the CDK source.
+struct Known {
+    stacks: BTreeSet<String>,
+    parameters: BTreeSet<String>,
+    logical: Vec<String>,
+}
+
+fn aws_names_are_known(block: &Block, known: &Known, problems: &mut Vec<String>) {
     for command in commands_of(block) {
         let words: Vec<&str> = command.split_whitespace().collect();
-        command_names_are_known(block, &words, &stacks, &parameters, &logical, problems);
+        command_names_are_known(block, &words, known, problems);
     }
 }
 
@@ -122,11 +127,14 @@ fn commands_of(block: &Block) -> Vec<String> {
 fn command_names_are_known(
     block: &Block,
     words: &[&str],
-    stacks: &BTreeSet<String>,
-    parameters: &BTreeSet<String>,
-    logical: &[String],
+    known: &Known,
     problems: &mut Vec<String>,
 ) {
+    let Known {
+        stacks,
+        parameters,
+        logical,
+    } = known;
     let unquote = |word: &str| word.trim_matches(|c| c == '"' || c == '\'').to_owned();
     let mut named_stacks: Vec<String> = values_of(words, "--stack-name")
         .into_iter()
@@ -215,6 +223,12 @@ fn test_exists(name: &str) -> bool {
 #[test]
 fn every_shell_block_is_run_by_a_test_or_marked_and_names_what_exists() {
     let targets = makefile_targets();
+    let (stacks, parameters) = stacks_and_parameters();
+    let known = Known {
+        stacks,
+        parameters,
+        logical: logical_ids(),
+    };
     let compose = read(&root().join("docker-compose.yml"));
     let mut problems = Vec::new();
     let blocks = shell_blocks();
@@ -227,7 +241,7 @@ fn every_shell_block_is_run_by_a_test_or_marked_and_names_what_exists() {
             .cloned()
             .unwrap_or_default();
         if first == "# needs AWS" {
-            aws_names_are_known(block, &mut problems);
+            aws_names_are_known(block, &known, &mut problems);
         } else if first == "# needs Docker" {
             for line in &block.lines {
                 let words: Vec<&str> = line.split_whitespace().collect();
