@@ -7,6 +7,7 @@
 
 // What the binary and the tests use is public; the rest is the crate's own,
 // so the compiler reports what nothing uses.
+pub mod admission;
 pub(crate) mod auth;
 pub(crate) mod aws;
 pub mod config;

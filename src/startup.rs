@@ -12,6 +12,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::admission::Admission;
 use crate::auth::Authenticator;
 use crate::config::{Settings, SourceSettings, StoreSettings};
 use crate::http;
@@ -44,9 +45,16 @@ impl Application {
         let shared = web::Data::new(store.clone());
         let client_timeout = settings.client_timeout;
         let document = http::openapi::served_document(&settings.auth);
+        let admission = Admission::start(&settings.overload);
+        let gates = web::Data::new(admission.clone());
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
+            let mut app = App::new();
+            // Each worker's own line, probed on its thread (`admission::queue`).
+            if let Some(queue) = admission.worker_queue() {
+                app = app.app_data(queue);
+            }
+            app.app_data(shared.clone())
+                .app_data(gates.clone())
                 .app_data(authenticator.clone())
                 .app_data(web::Data::new(http::extract::BodyTimeout(client_timeout)))
                 .app_data(http::query_config())
@@ -54,6 +62,7 @@ impl Application {
                 .configure(|config| http::configure(config, document.clone()))
                 .default_service(web::to(http::route_not_found))
                 .wrap(from_fn(http::limits::storage_budget))
+                .wrap(from_fn(http::admission::admit))
                 .wrap(from_fn(http::limits::header_size))
                 .wrap(from_fn(crate::telemetry::request_id::echo))
                 .wrap(TracingLogger::<RequestSpan>::new())
@@ -65,6 +74,8 @@ impl Application {
         // Longer than the ALB's 60 s idle timeout, so the balancer, not the
         // service, closes idle connections and never reuses a closing one.
         .keep_alive(Duration::from_secs(75))
+        // A client that closes its side has gone (`http::client_gone`).
+        .on_connect(http::client_gone::on_connect)
         // main decides when to stop, so the consumer stops with the server.
         .disable_signals()
         .listen(listener)?

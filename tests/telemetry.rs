@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use ecommerce_service::config::{
-    AuthSettings, LogFormat, NotificationSettings, Settings, StoreSettings,
+    AuthSettings, LogFormat, NotificationSettings, OverloadSettings, Settings, StoreSettings,
 };
 use ecommerce_service::startup::Application;
 use ecommerce_service::telemetry::sampling::{self, Sampling};
@@ -95,6 +95,7 @@ async fn spawn_app() -> App {
         client_timeout: Duration::from_secs(2),
         notifications: NotificationSettings::off(),
         auth: AuthSettings::Off,
+        overload: OverloadSettings::off(),
     };
     let app = Application::build(&settings).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ecommerce_service::config::{
-    AuthSettings, DynamoDbTimeouts, LogFormat, NotificationSettings, Settings, StoreSettings,
+    AuthSettings, DynamoDbTimeouts, LogFormat, NotificationSettings, OverloadSettings, Settings,
+    StoreSettings,
 };
 use ecommerce_service::migrate::{Kind, MigrateOptions, MigrationProgress};
 use ecommerce_service::startup::Application;
@@ -64,6 +65,7 @@ async fn run(engine: &str, orders: usize) -> Result<(), Box<dyn std::error::Erro
         client_timeout: Duration::from_secs(2),
         notifications: NotificationSettings::off(),
         auth: AuthSettings::Off,
+        overload: OverloadSettings::off(),
     };
     let app = Application::build(&settings).await?;
     let store = app.store().clone();

@@ -165,6 +165,47 @@ pub struct SettingsArgs {
     /// The EventBridge bus, for the aws publisher.
     #[arg(long, env = "EVENT_BUS_NAME", default_value = "default", global = true)]
     pub event_bus_name: String,
+    /// Refuse requests with 503 OVERLOADED when the service is past what it
+    /// can answer in time: the requests in flight reach their adaptive limit,
+    /// or a worker's queue stands longer than ADMISSION_QUEUE_TARGET_MS.
+    /// /health/live and /health/ready are never refused.
+    #[arg(long, env = "ADMISSION", value_enum, default_value_t = Toggle::On, global = true)]
+    pub admission: Toggle,
+    /// The floor of the adaptive limit on requests in flight.
+    #[arg(long, env = "ADMISSION_MIN_IN_FLIGHT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub admission_min_in_flight: u32,
+    /// The ceiling (and starting value) of the adaptive limit on requests in flight.
+    #[arg(long, env = "ADMISSION_MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub admission_max_in_flight: u32,
+    /// Milliseconds: an answer slower than this (or a 503 from storage)
+    /// cuts the limit on requests in flight; faster ones raise it.
+    #[arg(long, env = "ADMISSION_LATENCY_TARGET_MS", default_value = "250", value_parser = milliseconds, global = true)]
+    pub admission_latency_target_ms: Duration,
+    /// Milliseconds a worker may stay behind (requests waiting for it) before
+    /// it refuses a share of new requests, growing while it stays behind.
+    #[arg(long, env = "ADMISSION_QUEUE_TARGET_MS", default_value = "20", value_parser = milliseconds, global = true)]
+    pub admission_queue_target_ms: Duration,
+    /// A token bucket per caller (the token's account; the client address
+    /// with AUTH_MODE=off): past it, 429 RATE_LIMITED with Retry-After and
+    /// the RateLimit fields. Per task, not across the fleet.
+    #[arg(long, env = "RATE_LIMIT", value_enum, default_value_t = Toggle::On, global = true)]
+    pub rate_limit: Toggle,
+    /// Requests a second a customer (or a client address) may make, sustained.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub rate_limit_per_second: u32,
+    /// Requests a customer may make at once, above the sustained rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub rate_limit_burst: u32,
+    /// Requests a second for staff (the admin and fulfilment groups).
+    #[arg(long, env = "RATE_LIMIT_STAFF_PER_SECOND", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub rate_limit_staff_per_second: u32,
+    /// Requests staff may make at once, above their sustained rate.
+    #[arg(long, env = "RATE_LIMIT_STAFF_BURST", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub rate_limit_staff_burst: u32,
+    /// Callers whose buckets are kept; past it, idle buckets are dropped,
+    /// and new callers share one bucket until some are.
+    #[arg(long, env = "RATE_LIMIT_MAX_CALLERS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub rate_limit_max_callers: u32,
     /// jwt requires a bearer token on every users and orders route.
     #[arg(long, env = "AUTH_MODE", value_enum, default_value_t = AuthMode::Off, global = true)]
     pub auth_mode: AuthMode,

@@ -5,6 +5,7 @@
 //! line naming the variable and what it expects.
 
 mod args;
+mod overload;
 mod reference;
 
 use std::ffi::OsString;
@@ -17,6 +18,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use args::{AuthMode, PublisherKind, SettingsArgs, SourceKind, StoreKind, Toggle};
 pub use args::{Cli, Command, LogFormat, MAX_SEGMENTS, MigrateArgs};
+pub use overload::{AdmissionSettings, OverloadSettings, Quota, RateLimitSettings};
 pub use reference::reference_markdown;
 
 #[derive(Debug, Clone)]
@@ -34,6 +36,7 @@ pub struct Settings {
     pub client_timeout: Duration,
     pub notifications: NotificationSettings,
     pub auth: AuthSettings,
+    pub overload: OverloadSettings,
 }
 
 /// Who may call the API.
@@ -301,6 +304,7 @@ pub fn validate(args: SettingsArgs) -> Result<Settings, ConfigError> {
         client_timeout: args.client_timeout,
         notifications,
         auth: auth(&args)?,
+        overload: overload::overload(&args)?,
     })
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use super::error::ApiError;
 use crate::auth::{Authenticator, Caller};
@@ -17,6 +17,10 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Verified already by the caller's rate limit (`admission`).
+        if let Some(caller) = request.extensions().get::<Caller>().cloned() {
+            return Box::pin(async move { Ok(caller) });
+        }
         let authenticator = request
             .app_data::<web::Data<Authenticator>>()
             .map(|data| data.get_ref().clone());

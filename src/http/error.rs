@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::admission::Verdict;
 use crate::auth::AuthError;
 use crate::domain::{OrderStatus, ParseError, StoredStatus};
 use crate::store::StoreError;
@@ -56,6 +57,16 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("The service is temporarily unavailable; retry later")]
     Unavailable(#[source] anyhow::Error),
+    /// Refused before any work: the service is past what it can answer in time.
+    #[error("The service is overloaded; retry later")]
+    Overloaded,
+    /// The caller's token bucket is empty (`admission::callers`).
+    #[error("Too many requests from this caller; retry later")]
+    RateLimited(Verdict),
+    /// The client went away before a write started: nobody reads this
+    /// answer, but the log and the metrics do.
+    #[error("The client closed the request")]
+    ClientGone,
     /// The table lacks an index this route reads (or it is still being
     /// built): said plainly, never a 500; `/health/ready` names it too.
     #[error("The table lacks what the service needs")]
@@ -119,6 +130,9 @@ impl ApiError {
             ApiError::RouteNotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Overloaded => "OVERLOADED",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
+            ApiError::ClientGone => "CLIENT_CLOSED_REQUEST",
             ApiError::IndexUnavailable(_) => "INDEX_NOT_READY",
             ApiError::TableNotReady(_) => "TABLE_NOT_READY",
             ApiError::UnreadableItem { .. } => "STORED_ITEM_UNREADABLE",
@@ -159,7 +173,10 @@ pub enum RouteErrors {
     /// FORBIDDEN: the token's account may not act on this data.
     #[response(status = 403)]
     Forbidden(ErrorBody),
-    /// SERVICE_UNAVAILABLE: storage throttled, unreachable or overloaded; INDEX_NOT_READY: the table lacks an index the route reads (see /health/ready); see Retry-After.
+    /// RATE_LIMITED: the caller's token bucket is empty; see Retry-After, and the RateLimit and RateLimit-Policy fields (draft-ietf-httpapi-ratelimit-headers), which every answer of these routes carries while rate limiting is on.
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
+    /// SERVICE_UNAVAILABLE: storage throttled, unreachable or overloaded; OVERLOADED: refused before any work, the service is past what it can answer in time; INDEX_NOT_READY: the table lacks an index the route reads (see /health/ready); see Retry-After.
     #[response(status = 503)]
     Unavailable(ErrorBody),
 }
@@ -225,7 +242,13 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::EmailNotVerified => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            // nginx's code for it: never sent (the client is gone), logged.
+            ApiError::ClientGone => {
+                StatusCode::from_u16(499).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             ApiError::Unavailable(_)
+            | ApiError::Overloaded
             | ApiError::IndexUnavailable(_)
             | ApiError::TableNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) | ApiError::UnreadableItem { .. } => {
@@ -249,6 +272,12 @@ impl ResponseError for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
         }
+        if let ApiError::RateLimited(verdict) = self {
+            response.insert_header((header::RETRY_AFTER, whole_seconds(verdict.reset)));
+            for field in rate_limit_fields(verdict) {
+                response.insert_header(field);
+            }
+        }
         if let ApiError::MethodNotAllowed { allow } = self {
             response.insert_header((header::ALLOW, *allow));
         }
@@ -257,6 +286,36 @@ impl ResponseError for ApiError {
         }
         response.json(body)
     }
+}
+
+/// The `RateLimit-Policy` and `RateLimit` fields of
+/// draft-ietf-httpapi-ratelimit-headers-10 (a quota `q` over a window `w`
+/// seconds; `r` left, restored in `t` seconds): on every admitted answer of
+/// a rate-limited route, and on its 429s.
+pub fn rate_limit_fields(verdict: &Verdict) -> [(&'static str, String); 2] {
+    let quota = verdict.quota;
+    let window = quota.burst.div_ceil(quota.per_second.max(1));
+    let name = verdict.tier.as_str();
+    [
+        (
+            "ratelimit-policy",
+            format!(r#""{name}";q={};w={window}"#, quota.burst),
+        ),
+        (
+            "ratelimit",
+            format!(
+                r#""{name}";r={};t={}"#,
+                verdict.remaining,
+                whole_seconds(verdict.reset)
+            ),
+        ),
+    ]
+}
+
+/// Whole seconds, rounded up (`Retry-After` and `t` take no fractions), at
+/// least one when anything is left to wait.
+fn whole_seconds(duration: std::time::Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 /// RFC 6750's challenge (section 3.1): no error code when the request
@@ -313,6 +372,7 @@ impl From<StoreError> for ApiError {
             StoreError::IndexUnavailable(index) => ApiError::IndexUnavailable(index),
             StoreError::TableNotReady(problems) => ApiError::TableNotReady(problems),
             StoreError::Unreadable { kind, .. } => ApiError::UnreadableItem { kind },
+            StoreError::ClientGone => ApiError::ClientGone,
             StoreError::Internal(source) => ApiError::Internal(source),
         }
     }

@@ -31,10 +31,13 @@ pub async fn header_size(
 }
 
 /// Every storage call of one request shares one DynamoDB time budget
-/// (`store::budget`): the request answers within it, whatever it does.
+/// (`store::budget`), counted from its arrival: the request answers within
+/// it, whatever it does. And a request whose client went away stops before
+/// its next write.
 pub async fn storage_budget(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    crate::store::budget::per_request(next.call(request)).await
+    let client = super::client_gone::probe(&request);
+    crate::store::budget::per_request(client, next.call(request)).await
 }

@@ -1,6 +1,8 @@
 //! The HTTP edge: routes, extractors, error mapping and the API document.
 
+pub(crate) mod admission;
 mod auth;
+pub(crate) mod client_gone;
 mod error;
 pub(crate) mod extract;
 mod health;

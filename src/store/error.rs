@@ -49,6 +49,9 @@ pub enum StoreError {
     /// The table lacks an index this request reads (see `preflight`).
     #[error("the index {0} is missing or not active yet")]
     IndexUnavailable(&'static str),
+    /// The request's client went away before a write started (see `budget`).
+    #[error("the client went away before a write started")]
+    ClientGone,
     #[error("the store failed")]
     Internal(#[source] anyhow::Error),
 }
@@ -59,6 +62,7 @@ impl From<EngineError> for StoreError {
             EngineError::Unavailable(source) => StoreError::Unavailable(source),
             EngineError::IndexUnavailable(index) => StoreError::IndexUnavailable(index),
             EngineError::Internal(source) => StoreError::Internal(source),
+            EngineError::ClientGone => StoreError::ClientGone,
             EngineError::ConditionFailed(failed) => StoreError::Internal(anyhow::anyhow!(
                 "an unexpected write condition failed: {failed:?}"
             )),

@@ -322,3 +322,23 @@ pub(crate) fn changes_lost(source: &'static str, count: usize) {
         &[("ChangesLost", Unit::Count, Stat::Sum, count as f64)],
     );
 }
+
+/// Requests an admission gate refused since the last call (`queue`,
+/// `in-flight` or `caller`).
+pub(crate) fn refused(gate: &'static str, count: u64) {
+    record(
+        || vec![("Gate", gate.to_owned())],
+        &[("Refused", Unit::Count, Stat::Sum, count as f64)],
+    );
+}
+
+/// The requests in flight and their adaptive limit, once a second.
+pub(crate) fn in_flight(in_flight: usize, limit: usize) {
+    record(
+        || vec![("Gate", "in-flight".to_owned())],
+        &[
+            ("InFlight", Unit::Count, Stat::Sample, in_flight as f64),
+            ("InFlightLimit", Unit::Count, Stat::Sample, limit as f64),
+        ],
+    );
+}

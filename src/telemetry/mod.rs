@@ -7,7 +7,7 @@ pub(crate) mod request_id;
 pub mod sampling;
 pub mod trace;
 
-pub use request::RequestSpan;
+pub use request::{Refused, RequestSpan};
 
 use std::time::Duration;
 

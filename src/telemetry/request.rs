@@ -20,6 +20,10 @@ use super::{metrics, sampling, trace};
 /// every poll of the request and cost about a third of a read's CPU.
 pub struct RequestSpan;
 
+/// Marks a response as a refusal by an admission gate: a 503 or 429 the
+/// service meant, not a failure, so no error line of its own.
+pub struct Refused;
+
 /// When the request started, and its route for the request metrics (when
 /// they are on).
 #[derive(Clone)]
@@ -84,7 +88,10 @@ impl RootSpanBuilder for RequestSpan {
         let (status, error, started) = match outcome {
             Ok(response) => (
                 response.status(),
-                response.response().error(),
+                response
+                    .response()
+                    .error()
+                    .filter(|_| !response.response().extensions().contains::<Refused>()),
                 response.request().extensions_mut().remove::<Started>(),
             ),
             Err(error) => (error.as_response_error().status_code(), Some(error), None),

@@ -18,6 +18,7 @@ mod legacy;
 mod notifications;
 mod openapi;
 mod orders;
+mod overload;
 mod preflight;
 mod process;
 mod queue;

@@ -10,6 +10,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::process::{Running, start_with};
 use crate::helpers::{http_client, status_and_json};
@@ -178,4 +179,65 @@ async fn a_transaction_still_in_progress_at_the_budget_is_a_503_with_retry_after
     let tokens = fake.tokens();
     assert!(tokens.len() >= 3, "{tokens:?}");
     assert!(tokens.iter().all(|token| *token == tokens[0]), "{tokens:?}");
+}
+
+/// Sends a registration's head and the start of its body; the rest is for
+/// the test to send.
+async fn start_registration(running: &Running) -> (tokio::net::TcpStream, String) {
+    let body = json!({"email": "john@example.com", "name": "John", "username": "john"}).to_string();
+    let (first, rest) = body.split_at(10);
+    let address = running.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /add_user HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    (stream, rest.to_owned())
+}
+
+/// The budget counts from the request's arrival, not from its first
+/// storage call: a client that took 600 ms to send its body leaves 400 ms
+/// of a 1 s budget, and a write that takes 600 ms is cut (it would have
+/// been a 201 with a budget that started at the call).
+#[tokio::test]
+async fn the_budget_counts_from_the_requests_arrival_so_a_call_that_would_outlive_it_is_cut() {
+    let _alone = crate::alone().await;
+    let fake = FakeTransactions::serve(&[Answer::Committed], Duration::from_millis(600));
+    let data_dir = TempDir::new().unwrap();
+    let running = start_behind(&fake, &data_dir, "1000");
+
+    let (mut stream, rest) = start_registration(&running).await;
+    // The slow client is the scenario, not a wait for something.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    let mut status_line = vec![0u8; 12];
+    stream.read_exact(&mut status_line).await.unwrap();
+    assert_eq!(&status_line, b"HTTP/1.1 503");
+    assert_eq!(fake.tokens().len(), 1, "the write was sent, and cut");
+}
+
+/// A client that hangs up while its first attempt meets a conflict: the
+/// attempt already sent runs to its end, and the retry, a write not yet
+/// started, is never sent. The request ends with nginx's 499 in the log.
+#[tokio::test]
+async fn a_client_that_went_away_stops_its_request_before_the_next_write() {
+    let _alone = crate::alone().await;
+    let fake = FakeTransactions::serve(&[Answer::Conflict], Duration::from_millis(300));
+    let data_dir = TempDir::new().unwrap();
+    let running = start_behind(&fake, &data_dir, "5000");
+
+    let (mut stream, rest) = start_registration(&running).await;
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while fake.tokens().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the first attempt is sent");
+    drop(stream);
+    let finished = running.wait_for_log(|event| event["message"] == "request finished");
+    assert_eq!(finished["http.status_code"], 499, "{finished}");
+    assert_eq!(fake.tokens().len(), 1, "no write after the client left");
 }

@@ -323,8 +323,12 @@ impl DynamoDbEngine {
                     return Err(retry_later("conflicting transactions", &error));
                 }
                 Cancellation::Conflict => {
+                    // Cancelled, so nothing was applied: the retry is a new
+                    // write, which a request whose client left never starts.
+                    if super::budget::client_gone() {
+                        return Err(EngineError::ClientGone);
+                    }
                     conflicts += 1;
-                    // Cancelled, so nothing was applied: a new transaction.
                     token = ulid::Ulid::generate().to_string();
                     Duration::from_millis(25 * u64::from(conflicts + 1))
                 }

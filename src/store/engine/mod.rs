@@ -14,8 +14,10 @@ use super::keys::Key;
 use super::{dynamodb::DynamoDbEngine, embedded::EmbeddedEngine};
 
 mod condition;
+mod error;
 
 pub use condition::{AttributeCheck, Condition};
+pub use error::{ConditionFailed, EngineError, Failure};
 
 /// The most actions one atomic write may hold: DynamoDB's limit for
 /// `TransactWriteItems`, which both engines enforce.
@@ -162,45 +164,6 @@ impl Transaction {
     }
 }
 
-/// Why a conditional write did not happen, per op in request order: `None`
-/// for an op whose condition held, otherwise the item as it was (if any).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConditionFailed {
-    pub failures: Vec<Option<Failure>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    pub current: Option<Item>,
-}
-
-impl ConditionFailed {
-    /// The failure of the op in `slot`, if its condition did not hold.
-    pub fn at(&self, slot: Slot) -> Option<&Failure> {
-        self.failures.get(slot.0).and_then(Option::as_ref)
-    }
-
-    /// The failure of a single-item write (an update).
-    pub fn only(&self) -> Option<&Failure> {
-        self.failures.first().and_then(Option::as_ref)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("a write condition did not hold")]
-    ConditionFailed(ConditionFailed),
-    /// Overloaded, throttled, timed out or unreachable: worth retrying later.
-    #[error("the storage engine is unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    /// The table lacks this index, or it is still being built: the routes
-    /// that read it are unavailable until it is ACTIVE.
-    #[error("the index {0} is missing or not active yet")]
-    IndexUnavailable(&'static str),
-    #[error("the storage engine failed")]
-    Internal(#[source] anyhow::Error),
-}
-
 /// The engines, dispatched statically.
 #[derive(Clone)]
 pub enum Engine {
@@ -326,6 +289,9 @@ impl Engine {
         set: Changes,
         condition: Condition,
     ) -> Result<Item, EngineError> {
+        if super::budget::client_gone() {
+            return Err(EngineError::ClientGone);
+        }
         match self {
             Engine::Embedded(engine) => {
                 self.observe("UpdateItem", engine.update(key, set, condition))
@@ -365,6 +331,9 @@ impl Engine {
 
     /// Applies all ops or none: every condition holds at the moment of the write.
     pub async fn write(&self, transaction: Transaction) -> Result<(), EngineError> {
+        if super::budget::client_gone() {
+            return Err(EngineError::ClientGone);
+        }
         let ops = transaction.into_ops();
         match self {
             Engine::Embedded(engine) => self.observe("TransactWriteItems", engine.write(ops)).await,

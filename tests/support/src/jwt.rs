@@ -171,16 +171,17 @@ pub async fn spawn_with_jwks(jwks: &Jwks) -> TestApp {
 
 /// The app on `engine`, trusting `jwks`'s keys, refreshed every `refresh`.
 pub async fn spawn_on_with_jwks(engine: EngineKind, jwks: &Jwks, refresh: Duration) -> TestApp {
-    spawn_app_with_auth(
-        engine,
-        AuthSettings::Jwt {
-            issuer: ISSUER.into(),
-            jwks_url: jwks.url.clone(),
-            audiences: vec![CLIENT_ID.into()],
-            refresh_interval: refresh,
-        },
-    )
-    .await
+    spawn_app_with_auth(engine, auth_settings(jwks, refresh)).await
+}
+
+/// JWT mode trusting `jwks`'s keys, refreshed every `refresh`.
+pub fn auth_settings(jwks: &Jwks, refresh: Duration) -> AuthSettings {
+    AuthSettings::Jwt {
+        issuer: ISSUER.into(),
+        jwks_url: jwks.url.clone(),
+        audiences: vec![CLIENT_ID.into()],
+        refresh_interval: refresh,
+    }
 }
 
 pub fn bearer(request: RequestBuilder, token: &str) -> RequestBuilder {

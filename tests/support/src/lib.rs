@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ecommerce_service::config::{
-    AuthSettings, LogFormat, NotificationSettings, Settings, StoreSettings,
+    AuthSettings, LogFormat, NotificationSettings, OverloadSettings, Settings, StoreSettings,
 };
 use ecommerce_service::startup::Application;
 use ecommerce_service::store::Store;
@@ -136,6 +136,16 @@ pub async fn spawn_app(kind: EngineKind) -> TestApp {
 }
 
 pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestApp {
+    spawn_app_with(kind, auth, OverloadSettings::off()).await
+}
+
+/// The suite's apps run without the overload gates (it races the service
+/// from one address on a busy debug build); a test of the gates sets them.
+pub async fn spawn_app_with(
+    kind: EngineKind,
+    auth: AuthSettings,
+    overload: OverloadSettings,
+) -> TestApp {
     let (store, data_dir) = match kind {
         EngineKind::Embedded => {
             let dir = TempDir::new().expect("a temporary data directory");
@@ -173,6 +183,7 @@ pub async fn spawn_app_with_auth(kind: EngineKind, auth: AuthSettings) -> TestAp
         client_timeout: Duration::from_secs(2),
         notifications: NotificationSettings::off(),
         auth,
+        overload,
     };
     let app = Application::build(&settings).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
