@@ -21,7 +21,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # this binary (the one the integration tests build too).
 DEBUG_BIN := $(TARGET_DIR)/debug/ecommerce-service
 
-.PHONY: help setup run run-dynamodb test test-fast build lint dynamodb-local check-histories contract-test docs diagram openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-migrate bench-compare bench-smoke bench-notifications profile clean
+.PHONY: help setup run run-dynamodb test test-fast build lint dynamodb-local check-histories contract-test docs diagram openapi python-tools infra-check infra-synth docker-check healthcheck-smoke release image-smoke browser-test bench bench-overload bench-migrate bench-compare bench-smoke bench-notifications profile clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -122,9 +122,14 @@ tests/browser/node_modules: tests/browser/package.json tests/browser/package-loc
 browser-test: tests/browser/node_modules build ## Swagger UI in Debian's headless Chromium, offline (screenshot in target/browser/)
 	cd tests/browser && $(WITH_NODE) SERVICE_BINARY=$(abspath $(DEBUG_BIN)) npm test
 
-bench: python-tools ## Throughput, latency, CPU and memory per request, start-up, durability, cost per call on each engine (BENCHMARKS.md)
-	cargo build --release --locked --bin ecommerce-service --example bench-dynamodb
+bench: python-tools ## Throughput, latency, CPU and memory per request, start-up, durability, cost per call on each engine, overload (BENCHMARKS.md)
+	cargo build --release --locked --bin ecommerce-service --example bench-dynamodb --example bench-load
 	scripts/with-moto.sh $(VENV)/bin/python benches/api.py
+	ulimit -n 20000 2>/dev/null; $(VENV)/bin/python benches/overload.py
+
+bench-overload: python-tools ## Flood, one greedy caller, a DynamoDB brownout: before and after admission control (BENCHMARKS.md)
+	cargo build --release --locked --bin ecommerce-service --example bench-dynamodb --example bench-load
+	ulimit -n 20000 2>/dev/null; $(VENV)/bin/python benches/overload.py
 
 bench-migrate: python-tools ## migrate's throughput on 100,000 legacy orders (embedded), and its DynamoDB requests per migrated item (moto; BENCHMARKS.md)
 	cargo build --release --locked --example bench-migrate

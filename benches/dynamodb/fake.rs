@@ -11,7 +11,8 @@
 //! expects an average "in single-digit milliseconds" for GetItem and PutItem
 //! (Knowledge Center, "dynamodb-high-latency"); `3,10` puts the median there
 //! and the tail at the top of that range (our assumption: AWS states no
-//! percentile).
+//! percentile). `PUT /fake/latency` with `<p50>,<p99>` (or `off`) in the body
+//! changes it while the fake runs: a brownout, and its end.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -85,7 +86,7 @@ impl Table {
 
 pub struct Fake {
     table: Mutex<Table>,
-    latency: Option<Latency>,
+    latency: Mutex<Option<Latency>>,
 }
 
 /// A log-normal latency: `exp(mu + sigma * z)` milliseconds, z standard normal.
@@ -364,6 +365,19 @@ fn transact(table: &mut Table, request: &Value) -> HttpResponse {
     ok(json!({}))
 }
 
+/// `PUT /fake/latency`: `<p50>,<p99>` in milliseconds, or `off`.
+async fn set_latency(body: String, fake: web::Data<Fake>) -> HttpResponse {
+    let latency = match body.trim() {
+        "off" => None,
+        raw => match Latency::parse(raw) {
+            Some(latency) => Some(latency),
+            None => return HttpResponse::BadRequest().body("expected <p50>,<p99> or off"),
+        },
+    };
+    *fake.latency.lock().unwrap() = latency;
+    HttpResponse::NoContent().finish()
+}
+
 /// Serves the fake on a port of its own choosing and names it on stdout.
 pub fn serve() -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -378,13 +392,14 @@ pub fn serve() -> std::io::Result<()> {
     };
     let fake = web::Data::new(Fake {
         table: Mutex::default(),
-        latency,
+        latency: Mutex::new(latency),
     });
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new()
                 .app_data(fake.clone())
                 .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
+                .route("/fake/latency", web::put().to(set_latency))
                 .default_service(web::to(
                     |request: HttpRequest, body: web::Bytes, fake: web::Data<Fake>| async move {
                         let operation = request
@@ -397,7 +412,8 @@ pub fn serve() -> std::io::Result<()> {
                         let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
                             return error("SerializationException", "not JSON", json!({}));
                         };
-                        if let Some(latency) = fake.latency {
+                        let latency = *fake.latency.lock().unwrap();
+                        if let Some(latency) = latency {
                             actix_web::rt::time::sleep(latency.sample()).await;
                         }
                         fake.handle(&operation, &parsed)

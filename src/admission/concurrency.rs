@@ -1,7 +1,7 @@
 //! The limit on requests in flight, adapted from how fast they are answered
 //! (AIMD, as TCP adapts its congestion window). An answer within the latency
-//! target while the limit is in use raises the limit by `1/limit`, about one
-//! per limit's worth of answers; a slower one, or a 503 from storage, cuts it
+//! target while the limit is in use raises the limit (by one for an answer
+//! in half the target, else by `1/limit`); a slower one, or a 503 from storage, cuts it
 //! in proportion to how far past the target it was (to a half at most), and
 //! at most once per target's time, so one slow burst is one cut, not one per
 //! request it held. Past the limit a request is refused at once: when a
@@ -39,7 +39,8 @@ struct Aimd {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Answered,
-    /// Storage was unavailable (throttled, timed out): a loss, whatever the latency.
+    /// A dependency was unavailable (storage throttled or timed out, the
+    /// signing keys unreachable): a loss, whatever the latency.
     Dropped,
 }
 
@@ -91,10 +92,9 @@ impl ConcurrencyLimit {
         self.refused.load(Ordering::Relaxed)
     }
 
-    fn finish(&self, started: Instant, in_use: usize, outcome: Outcome) {
+    fn finish(&self, latency: Duration, in_use: usize, outcome: Outcome) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         let now = Instant::now();
-        let latency = now.duration_since(started);
         let mut aimd = self.aimd.lock().unwrap_or_else(|e| e.into_inner());
         let slow = latency > self.target;
         if outcome == Outcome::Dropped || slow {
@@ -113,8 +113,17 @@ impl ConcurrencyLimit {
             }
         } else if in_use as f64 * 2.0 >= aimd.limit {
             // Only a limit in use grows: an idle service's limit says
-            // nothing about what it could take.
-            aimd.limit = (aimd.limit + 1.0 / aimd.limit).min(self.max);
+            // nothing about what it could take. An answer in half the
+            // target adds a whole place (the limit doubles in a round of
+            // such answers, as TCP's slow start), so a dependency that has
+            // recovered gets its traffic back within a second; one nearer
+            // the target adds a limit's worth of answers for one place.
+            let step = if latency <= self.target / 2 {
+                1.0
+            } else {
+                1.0 / aimd.limit
+            };
+            aimd.limit = (aimd.limit + step).min(self.max);
         }
         self.admit_below
             .store(aimd.limit.floor() as usize, Ordering::Release);
@@ -131,17 +140,22 @@ pub struct Permit<'a> {
 }
 
 impl Permit<'_> {
-    pub fn finish(mut self, outcome: Outcome) {
+    pub fn finish(self, outcome: Outcome) {
+        let latency = self.started.elapsed();
+        self.finish_after(latency, outcome);
+    }
+
+    fn finish_after(mut self, latency: Duration, outcome: Outcome) {
         self.done = true;
-        self.limit.finish(self.started, self.in_use, outcome);
+        self.limit.finish(latency, self.in_use, outcome);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.limit
-                .finish(self.started, self.in_use, Outcome::Answered);
+            let latency = self.started.elapsed();
+            self.limit.finish(latency, self.in_use, Outcome::Answered);
         }
     }
 }
@@ -200,14 +214,26 @@ mod tests {
             limit.try_acquire().unwrap().finish(Outcome::Answered);
         }
         assert_eq!(limit.limit(), 7, "one at a time does not use a limit of 7");
-        for _ in 0..10 {
-            let permits: Vec<_> = (0..limit.limit())
-                .map(|_| limit.try_acquire().unwrap())
-                .collect();
-            permits
-                .into_iter()
-                .for_each(|p| p.finish(Outcome::Answered));
-        }
+        let permits: Vec<_> = (0..7).map(|_| limit.try_acquire().unwrap()).collect();
+        permits
+            .into_iter()
+            .for_each(|p| p.finish(Outcome::Answered));
+        // Fast answers from 4 to 7 at once (in use: at least half the limit) add one each.
         assert_eq!(limit.limit(), 8, "back to the ceiling, and no further");
+    }
+
+    #[test]
+    fn answers_near_the_target_grow_the_limit_by_one_per_limits_worth() {
+        let limit = ConcurrencyLimit::new(&settings(4, 100, 20));
+        limit.try_acquire().unwrap().finish(Outcome::Dropped);
+        assert_eq!(limit.limit(), 90);
+        let permits: Vec<_> = (0..60).map(|_| limit.try_acquire().unwrap()).collect();
+        // Past half the target (10 ms), short of it (20 ms).
+        let latency = Duration::from_millis(15);
+        permits
+            .into_iter()
+            .for_each(|p| p.finish_after(latency, Outcome::Answered));
+        // In use from 45 to 60 at once: 16 answers of 1/90 each.
+        assert_eq!(limit.limit(), 90);
     }
 }

@@ -19,13 +19,17 @@ use tokio::time::Instant;
 
 /// How often the probe should fire.
 pub const TICK: Duration = Duration::from_millis(10);
-/// The share refused per second, per target's worth of lateness.
-const GAIN_PER_SECOND: f64 = 0.5;
+/// The share added per second, per target's worth of lateness.
+const GAIN_PER_SECOND: f64 = 2.0;
 /// How far past the target one sample counts (four targets): a single
 /// stall moves the share by a bounded step.
 const LATEST_COUNTED: f64 = 4.0;
 /// The most time one sample stands for: a single long stall is one step.
 const LONGEST_SAMPLE: Duration = Duration::from_millis(100);
+/// The share taken off by each probe on time: a line that has drained
+/// stops refusing within a few ticks, before the clients it sent away
+/// return (a second later), so the service is not left idle.
+const RELIEF_PER_TICK: f64 = 0.05;
 /// Some requests are always admitted: the line is measured by their answers.
 const MOST_REFUSED: f64 = 0.9;
 
@@ -33,6 +37,8 @@ pub struct WorkerQueue {
     target: Duration,
     refuse_share: Cell<f64>,
     last_sample: Cell<Option<Instant>>,
+    /// Since when the probe has been late without a sample on time.
+    late_since: Cell<Option<Instant>>,
     /// Shared by every worker's queue: the refusals of the process.
     refused: Arc<AtomicU64>,
 }
@@ -43,6 +49,7 @@ impl WorkerQueue {
             target,
             refuse_share: Cell::new(0.0),
             last_sample: Cell::new(None),
+            late_since: Cell::new(None),
             refused,
         }
     }
@@ -62,20 +69,36 @@ impl WorkerQueue {
         self.refuse_share.get()
     }
 
-    /// Moves the share by how far `lateness` is from the target, in
-    /// proportion to the time since the last sample (an integral
-    /// controller: the share settles where the line stays at the target).
+    /// Raises the share while a line stands (the probe late by more than
+    /// the target for twice the target's time, as CoDel tells a standing
+    /// queue from a burst), in proportion to how late and for how long, so
+    /// it settles where the line stays at the target; lowers it by a fixed
+    /// step each time the probe is on time. A lone stall of the thread (the
+    /// machine busy elsewhere for a moment) refuses nothing.
     fn observe(&self, lateness: Duration, now: Instant) {
         let since = self
             .last_sample
             .replace(Some(now))
             .map_or(TICK, |last| now.duration_since(last))
             .min(LONGEST_SAMPLE);
-        let error =
-            (lateness.as_secs_f64() - self.target.as_secs_f64()) / self.target.as_secs_f64();
-        let step = GAIN_PER_SECOND * error.clamp(-1.0, LATEST_COUNTED) * since.as_secs_f64();
-        self.refuse_share
-            .set((self.refuse_share.get() + step).clamp(0.0, MOST_REFUSED));
+        let late = lateness > self.target;
+        let late_since = match (late, self.late_since.get()) {
+            (false, _) => None,
+            (true, Some(since)) => Some(since),
+            (true, None) => Some(now - lateness),
+        };
+        self.late_since.set(late_since);
+        let standing = late_since.is_some_and(|since| now.duration_since(since) >= self.target * 2);
+        let share = self.refuse_share.get();
+        let share = if standing {
+            let over = lateness.as_secs_f64() / self.target.as_secs_f64() - 1.0;
+            share + GAIN_PER_SECOND * over.min(LATEST_COUNTED) * since.as_secs_f64()
+        } else if late {
+            share
+        } else {
+            share - RELIEF_PER_TICK
+        };
+        self.refuse_share.set(share.clamp(0.0, MOST_REFUSED));
     }
 }
 
@@ -134,14 +157,38 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_stall_shorter_than_twice_the_target_refuses_nothing() {
+        let queue = queue();
+        let now = Instant::now();
+        queue.observe(Duration::from_millis(30), now);
+        assert_eq!(
+            queue.refuse_share(),
+            0.0,
+            "late once, by 30 ms of a 20 ms target"
+        );
+        queue.observe(Duration::from_millis(1), now + Duration::from_millis(10));
+        queue.observe(Duration::from_millis(30), now + Duration::from_millis(50));
+        assert_eq!(
+            queue.refuse_share(),
+            0.0,
+            "on time between: not a standing line"
+        );
+        queue.observe(Duration::from_millis(30), now + Duration::from_millis(90));
+        assert!(
+            queue.refuse_share() > 0.0,
+            "late 70 ms in a row: a standing line"
+        );
+    }
+
+    #[test]
     fn one_stall_moves_the_share_by_a_bounded_step() {
         let queue = queue();
         let now = Instant::now();
         queue.observe(Duration::ZERO, now);
         queue.observe(Duration::from_secs(5), now + Duration::from_secs(5));
-        // Four targets' worth at most, for 100 ms at most: 0.5 * 4 * 0.1.
+        // Four targets' worth at most, for 100 ms at most: 2 * 4 * 0.1.
         assert!(
-            (queue.refuse_share() - 0.2).abs() < 1e-9,
+            (queue.refuse_share() - 0.8).abs() < 1e-9,
             "{}",
             queue.refuse_share()
         );

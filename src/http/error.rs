@@ -57,9 +57,10 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("The service is temporarily unavailable; retry later")]
     Unavailable(#[source] anyhow::Error),
-    /// Refused before any work: the service is past what it can answer in time.
+    /// Refused before any work: the service is past what it can answer in
+    /// time. Clients are told to wait `retry_after` seconds.
     #[error("The service is overloaded; retry later")]
-    Overloaded,
+    Overloaded { retry_after: u64 },
     /// The caller's token bucket is empty (`admission::callers`).
     #[error("Too many requests from this caller; retry later")]
     RateLimited(Verdict),
@@ -130,7 +131,7 @@ impl ApiError {
             ApiError::RouteNotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
-            ApiError::Overloaded => "OVERLOADED",
+            ApiError::Overloaded { .. } => "OVERLOADED",
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::ClientGone => "CLIENT_CLOSED_REQUEST",
             ApiError::IndexUnavailable(_) => "INDEX_NOT_READY",
@@ -248,7 +249,7 @@ impl ResponseError for ApiError {
                 StatusCode::from_u16(499).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             ApiError::Unavailable(_)
-            | ApiError::Overloaded
+            | ApiError::Overloaded { .. }
             | ApiError::IndexUnavailable(_)
             | ApiError::TableNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) | ApiError::UnreadableItem { .. } => {
@@ -269,7 +270,9 @@ impl ResponseError for ApiError {
             },
         };
         let mut response = HttpResponse::build(status);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let ApiError::Overloaded { retry_after } = self {
+            response.insert_header((header::RETRY_AFTER, *retry_after));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
         }
         if let ApiError::RateLimited(verdict) = self {

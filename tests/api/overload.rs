@@ -84,7 +84,11 @@ async fn past_its_limit_on_requests_in_flight_it_refuses_with_503_and_takes_requ
     })
     .await
     .expect("a read is refused while the place is held");
-    assert_eq!(header(&refused, "retry-after").as_deref(), Some("1"));
+    let retry_after: u64 = header(&refused, "retry-after").unwrap().parse().unwrap();
+    assert!(
+        (1..=3).contains(&retry_after),
+        "at the in-flight limit: {retry_after}"
+    );
     let (_, refusal) = status_and_json(refused).await;
     assert_eq!(refusal["error"]["code"], "OVERLOADED");
     assert_eq!(refusal["status"], 503);
