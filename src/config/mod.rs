@@ -5,6 +5,7 @@
 //! line naming the variable and what it expects.
 
 mod args;
+mod notifications;
 mod overload;
 mod reference;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches};
 
-use args::{AuthMode, PublisherKind, SettingsArgs, SourceKind, StoreKind, Toggle};
+use args::{AuthMode, SettingsArgs, StoreKind, Toggle};
 pub use args::{Cli, Command, LogFormat, MAX_SEGMENTS, MigrateArgs};
 pub use overload::{AdmissionSettings, OverloadSettings, Quota, RateLimitSettings};
 pub use reference::reference_markdown;
@@ -290,7 +291,7 @@ pub fn validate(args: SettingsArgs) -> Result<Settings, ConfigError> {
             }
         }
     };
-    let notifications = notifications(&args)?;
+    let notifications = notifications::notifications(&args)?;
     Ok(Settings {
         host: args.host,
         port: args.port,
@@ -336,75 +337,6 @@ fn queue_settle(
             ),
         }),
     }
-}
-
-fn notifications(args: &SettingsArgs) -> Result<NotificationSettings, ConfigError> {
-    let embedded_store = args.store == StoreKind::Embedded;
-    let topic = args.order_topic_arn.clone().filter(|arn| !arn.is_empty());
-    let source = args
-        .notifications_source
-        .unwrap_or(match (embedded_store, topic.is_some()) {
-            (true, _) => SourceKind::Embedded,
-            (false, true) => SourceKind::DynamodbStreams,
-            (false, false) => SourceKind::Off,
-        });
-    let invalid = |name: &str, value: &str, expected: &str| ConfigError {
-        name: name.to_owned(),
-        value: value.to_owned(),
-        expected: expected.to_owned(),
-    };
-    let required = |name: &str, value: &Option<String>| {
-        value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
-            invalid(
-                name,
-                "",
-                "must be set for the chosen notifications source or publisher",
-            )
-        })
-    };
-    let source = match source {
-        SourceKind::Off => SourceSettings::Off,
-        SourceKind::Embedded if embedded_store => SourceSettings::Embedded,
-        SourceKind::Embedded => {
-            return Err(invalid(
-                "NOTIFICATIONS_SOURCE",
-                "embedded",
-                "the embedded change feed needs STORE=embedded",
-            ));
-        }
-        SourceKind::Sqs => SourceSettings::Sqs {
-            queue_url: required("NOTIFICATIONS_QUEUE_URL", &args.notifications_queue_url)?,
-        },
-        SourceKind::DynamodbStreams if !embedded_store => SourceSettings::DynamoDbStreams {
-            table_name: args.table_name.clone(),
-        },
-        SourceKind::DynamodbStreams => {
-            return Err(invalid(
-                "NOTIFICATIONS_SOURCE",
-                "dynamodb-streams",
-                "reading a table stream needs STORE=dynamodb",
-            ));
-        }
-    };
-    let publisher = match args.notifications_publisher.unwrap_or(if topic.is_some() {
-        PublisherKind::Aws
-    } else {
-        PublisherKind::Log
-    }) {
-        PublisherKind::Log => PublisherSettings::Log,
-        PublisherKind::Aws => PublisherSettings::Aws {
-            topic_arn: required("ORDER_TOPIC_ARN", &topic)?,
-            bus_name: args.event_bus_name.clone(),
-        },
-    };
-    Ok(NotificationSettings {
-        source,
-        publisher,
-        concurrency: usize::from(args.notifications_concurrency),
-        visibility_timeout: args.notifications_visibility_timeout,
-        retry_cap: args.notifications_retry_cap,
-        create_missing: !embedded_store && args.create_table,
-    })
 }
 
 fn auth(args: &SettingsArgs) -> Result<AuthSettings, ConfigError> {
