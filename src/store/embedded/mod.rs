@@ -53,6 +53,28 @@ pub struct EmbeddedEngine {
     db: Arc<Database>,
     jobs: mpsc::Sender<Job>,
     changed: Arc<Notify>,
+    /// After `jobs`: fields drop in declaration order, so the last handle's
+    /// sender is gone (and the writer's queue closed) before this waits for
+    /// the thread.
+    _writer: Arc<WriterThread>,
+}
+
+/// The writer thread, waited for when the last engine handle goes. The
+/// thread holds the database too; without the wait the file (and redb's
+/// lock on it) stayed open a moment after the engine was dropped, and the
+/// next process to open `DATA_DIR` (`migrate` after a fixture, a service
+/// after `migrate`) could find it locked.
+struct WriterThread(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        // At most one batch (one fsync) to finish: every sender is gone.
+        if let Some(thread) = self.0.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the embedded writer thread panicked");
+        }
+    }
 }
 
 impl EmbeddedEngine {
@@ -71,11 +93,16 @@ impl EmbeddedEngine {
         let writer_db = Arc::clone(&db);
         let changed = Arc::new(Notify::new());
         let writer_changed = Arc::clone(&changed);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("embedded-writer".into())
             .spawn(move || writer::run(&writer_db, queue, &writer_changed, feed))
             .context("cannot start the embedded writer thread")?;
-        Ok(Self { db, jobs, changed })
+        Ok(Self {
+            db,
+            jobs,
+            changed,
+            _writer: Arc::new(WriterThread(Some(thread))),
+        })
     }
 
     pub async fn get(&self, key: &Key) -> Result<Option<Item>, EngineError> {

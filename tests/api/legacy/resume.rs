@@ -94,14 +94,21 @@ async fn a_killed_migration_continues_from_its_checkpoint_and_ends_complete(kind
         let (before, _) = line.split_once(" items written")?;
         before.rsplit(' ').next()?.parse().ok()
     };
+    let mut said_so_far = Vec::new();
+    let mut under_way = false;
     for line in progress.lines() {
         let line = line.unwrap();
         // Past a second of writing: a checkpoint has been saved, and
         // Maria's 240 writes are under way.
         if written(&line).is_some_and(|n| n >= 60) {
+            under_way = true;
             break;
         }
+        said_so_far.push(line);
     }
+    // Killed while under way, not ended first (on its own, or unable to
+    // open the database the fixture had just closed).
+    assert!(under_way, "it ended first: {said_so_far:#?}");
     running.kill().unwrap();
     running.wait().unwrap();
 
@@ -109,7 +116,7 @@ async fn a_killed_migration_continues_from_its_checkpoint_and_ends_complete(kind
     let other = migrate_command(&env, &["--delete-orphans"])
         .output()
         .unwrap();
-    assert!(!other.status.success());
+    assert!(!other.status.success(), "{other:?}");
     let said = String::from_utf8_lossy(&other.stderr);
     assert!(said.contains("without --delete-orphans"), "{said}");
 
